@@ -1,0 +1,5 @@
+import sys
+
+from vqtalker.cli import main
+
+sys.exit(main())

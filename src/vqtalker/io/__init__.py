@@ -1,0 +1,1 @@
+"""Audio and video input/output. Heavy codecs (PyAV) are imported lazily inside functions."""
