@@ -1,0 +1,199 @@
+"""PyTorch datasets over a prepared folder (layout: :mod:`vqtalker.data.layout`).
+
+* :class:`FramePairDataset` (stage 1, motion tokenizer / renderer): one item per stored frame; the target is
+  that frame, the source another random frame of the same clip; with eye and mouth masks from the stored
+  region boxes. Images are float ``[3, S, S]`` in ``[-1, 1]`` (``(x / 255 − 0.5) · 2``).
+* :class:`WindowDataset` (stage 2, speech → motion tokens): windows of ``T`` frames with their 16 kHz
+  speech (``640 · T`` samples, 25 fps) and the pose / gaze / blink controls.
+
+Frames are memory-mapped uint8 arrays, so ``num_workers=0`` or ``1`` is enough on 2 cores. When ``size``
+differs from the stored crop side, frames are resized on the fly (``INTER_AREA`` down, bilinear up) and
+boxes/landmarks are scaled accordingly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vqtalker.data.layout import SAMPLES_PER_FRAME, PreparedClip, load_index
+from vqtalker.errors import VQTalkerError
+
+
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+    """uint8 ``[..., H, W, 3]`` → ``[..., size, size, 3]``."""
+    import cv2
+
+    if frames.shape[-2] == size:
+        return np.asarray(frames)
+    interp = cv2.INTER_AREA if frames.shape[-2] > size else cv2.INTER_LINEAR
+    if frames.ndim == 3:
+        return cv2.resize(np.asarray(frames), (size, size), interpolation=interp)
+    return np.stack([cv2.resize(np.asarray(f), (size, size), interpolation=interp) for f in frames])
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 ``[..., H, W, 3]`` → float ``[..., 3, H, W]`` in ``[-1, 1]``."""
+    t = torch.from_numpy(np.array(frames, dtype=np.uint8, copy=True)).float().div_(127.5).sub_(1.0)
+    return t.movedim(-1, -3).contiguous()
+
+
+def box_mask(boxes: np.ndarray, size: int, scale: float = 1.0) -> torch.Tensor:
+    """Union of boxes ``[K, 4]`` (x0, y0, x1, y1 stored px, × ``scale``) as a float mask ``[1, size, size]``.
+    """
+    m = torch.zeros(1, size, size)
+    for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64) * scale:
+        a, b = int(np.clip(np.floor(x0), 0, size)), int(np.clip(np.ceil(x1), 0, size))
+        c, d = int(np.clip(np.floor(y0), 0, size)), int(np.clip(np.ceil(y1), 0, size))
+        m[:, c:d, a:b] = 1.0
+    return m
+
+
+class _PreparedBase(Dataset):
+    def __init__(self, root: str | os.PathLike, split: str | None = "train", size: int | None = None,
+                 clip_ids: list[str] | None = None, require_audio: bool = False, min_frames: int = 2):
+        self.root = Path(root)
+        index = load_index(self.root)
+        entries = [c for c in index["clips"] if split is None or c["split"] == split]
+        if clip_ids is not None:
+            keep = set(clip_ids)
+            entries = [c for c in entries if c["id"] in keep]
+        if require_audio:
+            entries = [c for c in entries if c["has_audio"]]
+        entries = [c for c in entries if c["num_frames"] >= min_frames]
+        if not entries:
+            raise VQTalkerError(
+                f"no clips in {self.root} for split={split!r}"
+                + (" with audio" if require_audio else "") + f" and >= {min_frames} frames"
+            )
+        self.entries = entries
+        self.stored_size = int(entries[0]["size"])
+        self.size = int(size or self.stored_size)
+        self._clips: dict[int, PreparedClip] = {}
+
+    def clip(self, i: int) -> PreparedClip:
+        """Clip ``i`` (opened lazily per worker process)."""
+        if i not in self._clips:
+            self._clips[i] = PreparedClip.open(self.root / self.entries[i]["dir"])
+        return self._clips[i]
+
+    @property
+    def scale(self) -> float:
+        return self.size / self.stored_size
+
+
+class FramePairDataset(_PreparedBase):
+    """Stage 1 samples: ``(source, target)`` frames of one clip with region masks.
+
+    Item ``dict``: ``source``, ``target`` float ``[3, S, S]`` in ``[-1, 1]``; ``eye_mask``, ``mouth_mask``
+    float ``[1, S, S]`` (1 inside the target's eye / mouth boxes); ``clip`` str; ``source_index``,
+    ``target_index`` int. Length = total frames of the selected clips (one item per target frame).
+    The source frame is drawn uniformly from the clip (never the target itself) with a generator seeded by
+    ``(seed, epoch, index)``; call :meth:`set_epoch` to vary it per epoch.
+    """
+
+    def __init__(self, root: str | os.PathLike, size: int | None = None, split: str | None = "train",
+                 clip_ids: list[str] | None = None, seed: int = 0):
+        super().__init__(root, split, size, clip_ids, require_audio=False, min_frames=2)
+        self.seed = int(seed)
+        self.epoch = 0
+        self._cum = np.cumsum([c["num_frames"] for c in self.entries])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return int(self._cum[-1])
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """Global item index → (clip number, frame index)."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        ci = int(np.searchsorted(self._cum, index, side="right"))
+        start = 0 if ci == 0 else int(self._cum[ci - 1])
+        return ci, index - start
+
+    def __getitem__(self, index: int) -> dict:
+        ci, t = self.locate(index)
+        clip = self.clip(ci)
+        n = clip.num_frames
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        s = int(rng.integers(0, n - 1))
+        s = s + 1 if s >= t else s
+        frames = clip.array("frames")
+        src = _resize(frames[s], self.size)
+        tgt = _resize(frames[t], self.size)
+        reg = np.asarray(clip.array("regions")[t])
+        return {
+            "source": to_tensor(src),
+            "target": to_tensor(tgt),
+            "eye_mask": box_mask(reg[:2], self.size, self.scale),
+            "mouth_mask": box_mask(reg[2:3], self.size, self.scale),
+            "clip": clip.id,
+            "source_index": s,
+            "target_index": t,
+        }
+
+
+class WindowDataset(_PreparedBase):
+    """Stage 2 samples: windows of ``window`` frames with aligned speech and controls.
+
+    Item ``dict``: ``frames`` float ``[T, 3, S, S]`` in ``[-1, 1]`` (only if ``load_frames``; always
+    ``frame_index`` long ``[T]`` = indices into the clip's ``frames.npy``), ``audio`` float ``[T · 640]``
+    (16 kHz, sample ``640 k`` starts frame ``k``), ``pose`` ``[T, 3]`` degrees, ``gaze`` ``[T, 2]``,
+    ``blink`` ``[T, 2]``, ``clip`` str, ``start`` int.
+
+    Windows start every ``stride`` frames (default ``window``); clips shorter than ``window`` are skipped.
+    With ``random_offset=True`` each item's start is jittered within its stride (seeded by seed/epoch/index).
+    ``require_audio`` (default True) keeps only clips with speech.
+    """
+
+    def __init__(self, root: str | os.PathLike, window: int = 100, split: str | None = "train",
+                 size: int | None = None, stride: int | None = None, load_frames: bool = False,
+                 require_audio: bool = True, random_offset: bool = False, clip_ids: list[str] | None = None,
+                 seed: int = 0):
+        if window < 1:
+            raise VQTalkerError(f"window must be >= 1 frame, got {window}")
+        super().__init__(root, split, size, clip_ids, require_audio=require_audio, min_frames=window)
+        self.window = int(window)
+        self.stride = int(stride or window)
+        self.load_frames = bool(load_frames)
+        self.random_offset = bool(random_offset)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.items: list[tuple[int, int]] = []
+        for ci, c in enumerate(self.entries):
+            last = c["num_frames"] - self.window
+            self.items.extend((ci, s) for s in range(0, last + 1, self.stride))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        ci, start = self.items[index]
+        clip = self.clip(ci)
+        T = self.window
+        if self.random_offset and self.stride > 1:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            start = min(start + int(rng.integers(0, self.stride)), clip.num_frames - T)
+        sl = slice(start, start + T)
+        item = {
+            "frame_index": torch.arange(start, start + T, dtype=torch.long),
+            "audio": torch.from_numpy(clip.audio(start, T)),
+            "pose": torch.from_numpy(np.array(clip.array("pose")[sl], dtype=np.float32)),
+            "gaze": torch.from_numpy(np.array(clip.array("gaze")[sl], dtype=np.float32)),
+            "blink": torch.from_numpy(np.array(clip.array("blink")[sl], dtype=np.float32)),
+            "clip": clip.id,
+            "start": start,
+        }
+        assert item["audio"].shape[0] == T * SAMPLES_PER_FRAME
+        if self.load_frames:
+            item["frames"] = to_tensor(_resize(clip.array("frames")[sl], self.size))
+        return item

@@ -1,0 +1,131 @@
+"""One dataclass describes a stage-1 motion tokenizer; named presets cover the paper and the CPU builds."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from vqtalker.errors import VQTalkerError
+
+#: StyleGAN2/LIA channel table (feature channels per resolution), shared by encoder, renderer and D.
+BASE_CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
+
+
+@dataclass
+class MotionConfig:
+    """Stage-1 architecture and loss weights.
+
+    Shapes: images ``[B, 3, size, size]`` in ``[-1, 1]``; global feature / latent ``w`` ``[B, latent_dim]``;
+    motion code ``[B, motion_dim]`` (= ``quant_groups`` × ``motion_dim / quant_groups``); tokens per frame
+    ``[num_quantizers, quant_groups]`` with ``prod(levels)`` codes each.
+    """
+
+    name: str = "paper-256"
+    size: int = 256
+    latent_dim: int = 512  # f_g width = style width of the renderer (paper: 512)
+    channel_multiplier: float = 1.0  # scales BASE_CHANNELS
+    max_channels: int = 512
+    min_channels: int = 8
+    motion_dim: int = 120
+    motion_mlp_layers: int = 5  # 4 × (latent→latent) + latent→motion_dim (LIA)
+    motion_mlp_act: str = "none"  # "none" (LIA: purely linear) | "lrelu"
+    quant_groups: int = 12
+    num_quantizers: int = 4
+    levels: tuple[int, ...] = (5, 5, 5, 5)
+    hal: bool = False  # AniTalker-style hierarchical aggregation of all encoder layers into f_g
+    decouple_mlps: bool = False  # AniTalker-style identity / density / identity-excluded MLPs
+    blur_kernel: tuple[int, ...] = (1, 3, 3, 1)
+    disc_channel_multiplier: float | None = None  # None: same as the generator
+    # loss weights (paper defaults)
+    lambda_l1: float = 1.0
+    lambda_eye: float = 1000.0
+    lambda_mouth: float = 1000.0
+    lambda_perc: float = 0.01
+    lambda_adv: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.levels = tuple(int(v) for v in self.levels)
+        self.blur_kernel = tuple(int(v) for v in self.blur_kernel)
+        n = self.size.bit_length() - 1
+        if self.size < 16 or 2**n != self.size:
+            raise VQTalkerError(f"size must be a power of two >= 16, got {self.size}")
+        if self.motion_dim % self.quant_groups:
+            raise VQTalkerError("motion_dim must be divisible by quant_groups")
+        if self.latent_dim < self.motion_dim:
+            raise VQTalkerError("latent_dim must be >= motion_dim (the direction bank is orthonormal)")
+
+    def channels(self, res: int, multiplier: float | None = None) -> int:
+        """Feature channels at resolution ``res`` (independent of ``size``, so growing keeps shapes)."""
+        m = self.channel_multiplier if multiplier is None else multiplier
+        base = BASE_CHANNELS.get(res, 16 * 1024 // res if res > 1024 else 512)
+        return int(max(self.min_channels, min(self.max_channels, round(base * m))))
+
+    def disc_channels(self, res: int) -> int:
+        return self.channels(res, self.disc_channel_multiplier)
+
+    @property
+    def resolutions(self) -> list[int]:
+        """Renderer / skip-feature resolutions ``8, 16, …, size``."""
+        return [2**i for i in range(3, self.size.bit_length())]
+
+    @property
+    def bits_per_frame(self) -> float:
+        import math
+
+        return self.num_quantizers * self.quant_groups * sum(math.log2(v) for v in self.levels)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["levels"] = list(self.levels)
+        d["blur_kernel"] = list(self.blur_kernel)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MotionConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise VQTalkerError(f"unknown motion config fields: {sorted(unknown)}")
+        return cls(**d)
+
+    def replace(self, **kw) -> MotionConfig:
+        return dataclasses.replace(self, **kw)
+
+
+PRESETS: dict[str, dict] = {
+    # The paper's stage 1 (LIA-derived): full channel table, 512-d latent.
+    "paper-256": dict(size=256),
+    "paper-512": dict(size=512),
+    # CPU builds: quarter-width channel table (max 128), 256-d latent. lite-128 grows into lite-256.
+    "lite-128": dict(size=128, latent_dim=256, channel_multiplier=0.25, max_channels=128),
+    "lite-256": dict(size=256, latent_dim=256, channel_multiplier=0.25, max_channels=128),
+    # Test-only build: a few channels, 32 px.
+    "tiny-32": dict(size=32, latent_dim=128, channel_multiplier=1 / 32, max_channels=16, min_channels=8,
+                    motion_mlp_layers=2),
+}
+
+
+def get_config(name: str, **overrides) -> MotionConfig:
+    """Return the named preset (``paper-256``, ``paper-512``, ``lite-128``, ``lite-256``, ``tiny-32``).
+
+    ``name`` may carry option suffixes ``+hal`` / ``+decouple`` (e.g. ``paper-256+hal+decouple`` approximates
+    the paper's 47.7 M-parameter build).
+    """
+    base, *opts = name.split("+")
+    if base not in PRESETS:
+        raise VQTalkerError(f"unknown motion config {base!r}; choose from {', '.join(PRESETS)}")
+    kw = dict(PRESETS[base])
+    for o in opts:
+        if o == "hal":
+            kw["hal"] = True
+        elif o == "decouple":
+            kw["decouple_mlps"] = True
+        else:
+            raise VQTalkerError(f"unknown config option +{o} (known: +hal, +decouple)")
+    kw.update(overrides)
+    return MotionConfig(name=name, **kw)

@@ -1,0 +1,56 @@
+"""Flow-warping renderer (LIA-style synthesis): latent ``w`` + encoder skip features -> image."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vqtalker.motion.config import MotionConfig
+from vqtalker.motion.ops import StyledConv, ToFlow, ToRGB
+
+
+class RenderLevel(nn.Module):
+    """One resolution ``res``: up-StyledConv (res/2 → res), StyledConv, ToFlow (warps the encoder feature
+    of this resolution), ToRGB (from the warped feature, plus the upsampled previous RGB)."""
+
+    def __init__(self, in_ch: int, out_ch: int, style_dim: int, blur_kernel):
+        super().__init__()
+        self.conv_up = StyledConv(in_ch, out_ch, 3, style_dim, upsample=True, blur_kernel=blur_kernel)
+        self.conv = StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel)
+        self.to_flow = ToFlow(out_ch, style_dim, blur_kernel=blur_kernel)
+        self.to_rgb = ToRGB(out_ch, blur_kernel=blur_kernel)
+
+    def forward(self, y, w, feature, flow_skip, rgb_skip):
+        y = self.conv(self.conv_up(y, w), w)
+        f_warp, y, flow = self.to_flow(y, w, feature, flow_skip)
+        rgb = self.to_rgb(f_warp, rgb_skip)
+        return y, flow, rgb
+
+
+class Renderer(nn.Module):
+    """``w [B, latent], feats {res: [B, ch(res), res, res]} -> image [B, 3, S, S]`` (no output tanh).
+
+    A learned 4×4 constant, one StyledConv at 4×4, then one :class:`RenderLevel` per resolution
+    8 … S (``levels[str(res)]``). Every layer is modulated by the same ``w``.
+    """
+
+    def __init__(self, cfg: MotionConfig):
+        super().__init__()
+        self.cfg = cfg
+        ch, style, bk = cfg.channels, cfg.latent_dim, cfg.blur_kernel
+        self.const = nn.Parameter(torch.randn(1, ch(4), 4, 4))
+        self.conv1 = StyledConv(ch(4), ch(4), 3, style, blur_kernel=bk)
+        self.levels = nn.ModuleDict(
+            {str(r): RenderLevel(ch(r // 2), ch(r), style, bk) for r in cfg.resolutions}
+        )
+
+    def forward(self, w: torch.Tensor, feats: dict[int, torch.Tensor]) -> torch.Tensor:
+        b = w.shape[0]
+        y = self.conv1(self.const.expand(b, -1, -1, -1).to(w.dtype), w)
+        flow = rgb = None
+        for key, level in self.levels.items():
+            feat = feats[int(key)]
+            if feat.shape[0] != b:
+                feat = feat.expand(b, -1, -1, -1)
+            y, flow, rgb = level(y, w, feat, flow, rgb)
+        return rgb

@@ -1,0 +1,301 @@
+"""Portrait + speech → talking-head video, in one object (diffusers-style).
+
+    >>> from vqtalker.pipeline import TalkingHeadPipeline
+    >>> pipe = TalkingHeadPipeline.from_pretrained("weights_dir")  # or (stage1=FILE, stage2=FILE)
+    >>> out = pipe("portrait.jpg", "speech.wav", seed=0)
+    >>> out.frames.shape, out.fps, out.tokens.shape                   # ([T, S, S, 3] uint8, 25.0, [T, 4, 12])
+    >>> pipe.save_video(out, "talking.mp4")                           # H.264 + AAC, tagged as synthetic media
+
+Steps of ``__call__`` (CPU fp32 by default):
+
+1. crop the face from the portrait (mediapipe; ``crop=False`` for an already-cropped square face) and
+   encode it with the frozen stage-1 encoder → ``f_g``, ``f_s``, skip features;
+2. speech → 16 kHz mono → speech units at 50 Hz with the tokenizer the stage-2 model was trained with;
+   ``T = floor(N / 2)`` video frames at 25 fps;
+3. controls: pose/gaze/blink from a reference video (``pose_from``) or explicit arrays, else neutral values
+   with natural blinks (:mod:`vqtalker.generate.controls`);
+4. stage 2: motion tokens, 4 coarse-to-fine passes per window, windows cross-faded in motion space;
+5. stage 1: render ``w = f_g + D(f_s + Δ̂_t)`` frame by frame (chunks), frames uint8.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vqtalker.errors import MissingWeightsError, VQTalkerError
+
+FPS = 25
+SAMPLE_RATE = 16000
+#: Weights shipped in the package (or trained by the user and copied there). A directory given to
+#: :meth:`TalkingHeadPipeline.from_pretrained` holds ``stage1.safetensors`` and ``stage2.safetensors``.
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_STAGE1 = DEFAULT_WEIGHTS_DIR / "stage1" / "lite-128.safetensors"
+DEFAULT_STAGE2 = DEFAULT_WEIGHTS_DIR / "stage2" / "lite.safetensors"
+STAGE1_FILE = "stage1.safetensors"
+STAGE2_FILE = "stage2.safetensors"
+STAGE1_HINT = "train one with `vqtalker train stage1 --data DATASET --out RUN_DIR` and pass it with --stage1"
+
+
+@dataclass
+class TalkingHeadOutput:
+    """Result of :class:`TalkingHeadPipeline`.
+
+    ``frames``: uint8 ``[T, H, W, 3]`` RGB at ``fps`` (25); ``audio``: float32 ``[T · 640]`` mono speech at
+    ``sample_rate`` (16 kHz), trimmed/padded to the video; ``tokens``: int16 ``[T, 4, 12]`` motion tokens
+    (``None`` for a continuous-output ablation model); ``motion``: float32 ``[T, 120]`` motion difference Δ̂;
+    ``controls``: the pose/gaze/blink tracks used.
+    """
+
+    frames: np.ndarray
+    audio: np.ndarray
+    tokens: np.ndarray | None
+    motion: np.ndarray
+    fps: float = float(FPS)
+    sample_rate: int = SAMPLE_RATE
+    controls: dict = field(default_factory=dict)
+
+
+def load_stage1_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """Load a stage-1 generator (exported weights or a stage-1 training checkpoint, fp32, eval mode)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"stage-1 weights not found: {path}; {STAGE1_HINT}")
+    from vqtalker.motion.export import load_generator
+
+    return load_generator(path, device=device)
+
+
+def _read_image(image) -> np.ndarray:
+    if isinstance(image, str | os.PathLike):
+        p = Path(image)
+        if not p.is_file():
+            raise FileNotFoundError(f"image not found: {p}")
+        import cv2
+
+        arr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if arr is None:
+            raise VQTalkerError(f"cannot read {p} as an image")
+        return np.ascontiguousarray(arr[..., ::-1])
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise VQTalkerError(f"expected an RGB image [H, W, 3], got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr[..., :3])
+
+
+def _read_audio(audio, sample_rate: int) -> np.ndarray:
+    from vqtalker.io.audio import load_audio, resample, to_mono
+
+    if isinstance(audio, str | os.PathLike):
+        if not Path(audio).is_file():
+            raise FileNotFoundError(f"audio not found: {audio}")
+        return load_audio(audio, SAMPLE_RATE)
+    wave = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+    return resample(to_mono(wave), int(sample_rate), SAMPLE_RATE)
+
+
+class TalkingHeadPipeline:
+    """Stage 1 (frozen motion tokenizer + renderer) + stage 2 (coarse-to-fine BERT) + a speech tokenizer.
+
+    Build with :meth:`from_pretrained` or directly from objects: ``stage1`` a stage-1 generator module (or a
+    :class:`~vqtalker.generate.stage1.FrozenStage1`), ``stage2`` a :class:`MotionTokenBERT`,
+    ``speech_tokenizer`` a
+    :class:`vqtalker.speech.base.SpeechTokenizer` (or a registry name), ``control_stats`` the neutral
+    controls.
+    """
+
+    def __init__(
+        self,
+        stage1,
+        stage2,
+        speech_tokenizer,
+        control_stats=None,
+        device: str | torch.device = "cpu",
+        render_chunk: int = 16,
+    ):
+        from vqtalker.generate.controls import ControlStats
+        from vqtalker.generate.stage1 import FrozenStage1
+
+        self.device = torch.device(device)
+        self.stage1 = (
+            stage1 if isinstance(stage1, FrozenStage1) else FrozenStage1(stage1.to(self.device), render_chunk)
+        )
+        self.stage2 = stage2.to(self.device).eval()
+        if isinstance(speech_tokenizer, str):
+            from vqtalker.speech import load_speech_tokenizer
+
+            speech_tokenizer = load_speech_tokenizer(speech_tokenizer)
+        self.speech_tokenizer = speech_tokenizer
+        self.control_stats = control_stats or ControlStats()
+        self._check_compatible()
+
+    def _check_compatible(self) -> None:
+        cfg = self.stage2.cfg
+        if cfg.face_dim != self.stage1.face_dim:
+            raise VQTalkerError(
+                f"stage-2 model expects f_g of size {cfg.face_dim}, "
+                f"the stage-1 model gives {self.stage1.face_dim}: "
+                "use the stage-1 weights the stage-2 model was trained with"
+            )
+        tok = self.speech_tokenizer
+        if cfg.audio_input == "discrete":
+            if not getattr(tok, "is_discrete", True) or int(tok.vocab_size) > cfg.speech_vocab:
+                raise VQTalkerError(
+                    f"speech tokenizer {tok!r} does not match the stage-2 model (vocab {cfg.speech_vocab})"
+                )
+        elif getattr(tok, "is_discrete", True) or int(tok.feature_dim) != cfg.audio_dim:
+            raise VQTalkerError(
+                f"speech features {tok!r} do not match the stage-2 model (dim {cfg.audio_dim})"
+            )
+
+    # -- construction ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike | None = None,
+        *,
+        stage1: str | os.PathLike | None = None,
+        stage2: str | os.PathLike | None = None,
+        speech_tokenizer=None,
+        device: str | torch.device = "cpu",
+    ) -> TalkingHeadPipeline:
+        """Load from a directory holding ``stage1.safetensors`` + ``stage2.safetensors`` (default: the
+        packaged ``vqtalker/weights/stage1/lite-128.safetensors`` and ``.../stage2/lite.safetensors``);
+        explicit files override. The speech tokenizer defaults to the one named in the stage-2 file.
+        Missing files raise :class:`MissingWeightsError` naming the file and how to train it.
+        """
+        from vqtalker.generate.checkpoint import load_stage2
+        from vqtalker.generate.controls import ControlStats
+
+        if path is not None:
+            root = Path(path)
+            if not root.is_dir():
+                raise MissingWeightsError(f"weights directory not found: {root}")
+            d1, d2 = root / STAGE1_FILE, root / STAGE2_FILE
+        else:
+            d1, d2 = DEFAULT_STAGE1, DEFAULT_STAGE2
+        s1 = Path(stage1) if stage1 is not None else d1
+        s2 = Path(stage2) if stage2 is not None else d2
+        if not s1.is_file():
+            raise MissingWeightsError(f"stage-1 weights not found: {s1}; {STAGE1_HINT}")
+        model2, meta = load_stage2(s2, device)
+        gen = load_stage1_generator(s1, device)
+        tok = speech_tokenizer if speech_tokenizer is not None else meta.get("speech_tokenizer", "default")
+        return cls(gen, model2, tok, ControlStats.from_json(meta.get("control_stats")), device)
+
+    # -- inputs ---------------------------------------------------------------------------------------------
+    def prepare_image(self, image, crop: bool = True) -> np.ndarray:
+        """Portrait (path or RGB array) → uint8 ``[S, S, 3]`` face crop at the stage-1 size."""
+        from vqtalker.generate.stage1 import to_model_images, to_uint8_frames
+
+        img = _read_image(image)
+        if crop:
+            from vqtalker.data.face import crop_portrait
+
+            return crop_portrait(
+                img,
+                self.stage1.size,
+                name=str(image) if isinstance(image, str | os.PathLike) else "the image",
+            )
+        return to_uint8_frames(to_model_images(img, self.stage1.size))[0]
+
+    def speech_units(self, wave16k: np.ndarray) -> torch.Tensor:
+        """16 kHz mono ``[N]`` → units at 50 Hz: long ``[2T]`` or float ``[2T, D]``, with ``T =
+        floor(N_units / 2)``."""
+        tok = self.speech_tokenizer
+        units = (
+            tok.encode(wave16k, SAMPLE_RATE)
+            if getattr(tok, "is_discrete", True)
+            else tok.encode_features(wave16k, SAMPLE_RATE)
+        )
+        t = units.shape[0] // self.stage2.cfg.audio_rate_ratio
+        if t < 1:
+            raise VQTalkerError("the speech is too short: need at least 40 ms of audio")
+        return units[: t * self.stage2.cfg.audio_rate_ratio]
+
+    # -- generation -----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self,
+        image,
+        audio,
+        sample_rate: int = SAMPLE_RATE,
+        *,
+        pose: np.ndarray | None = None,
+        gaze: np.ndarray | None = None,
+        blink: np.ndarray | None = None,
+        pose_from: str | os.PathLike | None = None,
+        seed: int = 0,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        window: int = 250,
+        overlap: int = 50,
+        crop: bool = True,
+        blink_every: float = 3.5,
+    ) -> TalkingHeadOutput:
+        """Animate ``image`` with ``audio`` (path, or waveform at ``sample_rate``). See the module docstring.
+
+        ``pose [T', 3]`` deg / ``gaze [T', 2]`` / ``blink [T', 2]`` override single tracks (fitted to T);
+        ``temperature <= 0`` is argmax decoding (the paper); otherwise top-k sampling, deterministic per
+        ``seed``.
+        """
+        from vqtalker.generate.controls import controls_from_video, fit_length, neutral_controls
+        from vqtalker.generate.inference import generate_motion
+
+        face = self.prepare_image(image, crop=crop)
+        wave = _read_audio(audio, sample_rate)
+        units = self.speech_units(wave)
+        t = units.shape[0] // self.stage2.cfg.audio_rate_ratio
+        ctrl = neutral_controls(t, self.control_stats, blink_every=blink_every, seed=seed)
+        if pose_from is not None:
+            ctrl.update(controls_from_video(pose_from, t))
+        for name, val in (("pose", pose), ("gaze", gaze), ("blink", blink)):
+            if val is not None:
+                ctrl[name] = fit_length(np.asarray(val, np.float32).reshape(-1, ctrl[name].shape[1]), t)
+        state = self.stage1.encode_source(face)
+        gen = torch.Generator().manual_seed(int(seed))
+        res = generate_motion(
+            self.stage2,
+            units,
+            torch.from_numpy(ctrl["pose"]),
+            torch.from_numpy(ctrl["gaze"]),
+            torch.from_numpy(ctrl["blink"]),
+            state.f_g[0],
+            self.stage1.detokenize,
+            window=window,
+            overlap=overlap,
+            temperature=temperature,
+            top_k=top_k,
+            generator=gen,
+        )
+        frames = np.concatenate(list(self.stage1.render(state, res.motion)), 0)
+        n_samples = t * SAMPLE_RATE // FPS
+        wave = wave[:n_samples] if wave.size >= n_samples else np.pad(wave, (0, n_samples - wave.size))
+        tokens = None if res.tokens is None else res.tokens.to(torch.int16).numpy()
+        return TalkingHeadOutput(
+            frames=frames,
+            audio=wave.astype(np.float32),
+            tokens=tokens,
+            motion=res.motion.numpy().astype(np.float32),
+            controls=ctrl,
+        )
+
+    @staticmethod
+    def save_video(output: TalkingHeadOutput, path: str | os.PathLike) -> Path:
+        """Write ``output`` as an H.264 + AAC mp4 at 25 fps with the speech, tagged as synthetic (atomic)."""
+        from vqtalker.io.video import write_video
+
+        return write_video(
+            path, output.frames, fps=output.fps, audio=output.audio, sample_rate=output.sample_rate
+        )
+
+
+__all__ = ["TalkingHeadOutput", "TalkingHeadPipeline", "load_stage1_generator"]
