@@ -6,7 +6,8 @@ default codebook), labels every 50 Hz token with the espeak-ng phoneme (and its 
 its centre, and fits a logistic-regression probe on one-hot tokens in a ±2 token window (100 ms):
 
 * ``within``: per held-out language, probe trained on utterances spoken with voice variants A
-  (default, m1, m3, m5, f1, f3) and tested on *other* voices B (m2, m4, m7, f2, f4, f5);
+  (default, m1, m3, m5, f1, f3) and tested on *other* voices B (m2, m4, m7, f2, f4, f5) saying texts
+  that do not occur in the training half;
 * ``cross``: viseme probe trained on the 22 codebook-training languages (new sentences/seed) and
   tested zero-shot on the held-out languages.
 
@@ -44,18 +45,18 @@ VOICES_A = {"", "m1", "m3", "m5", "f1", "f3"}
 
 
 def synth_set(lang: str, n: int, seed: int):
-    """[(wave, timings, voice)] for n utterances of lang."""
+    """[(wave, timings, (voice, text))] for n utterances of lang."""
     out = []
     for u in utterances(lang, n, seed=seed):
         s = synthesize_full(
             u.text, lang, voice=u.voice, rate=u.rate, pitch=u.pitch, pitch_range=u.pitch_range
         )
-        out.append((s.wave, s.phonemes, u.voice))
+        out.append((s.wave, s.phonemes, (u.voice, u.text)))
     return out
 
 
 def encode_set(tok, items):
-    """[(tokens [N] or features [N, D], phone labels [N], voice)]"""
+    """[(tokens [N] or features [N, D], phone labels [N], (voice, text))]"""
     res = []
     for wave, timings, voice in items:
         codes = tok(wave, 16000)
@@ -125,8 +126,10 @@ def main(argv=None) -> int:
             for lang, enc in enc_held.items():
                 entry["stats"][lang] = codebook_stats(torch.cat([c for c, _, _ in enc]), tok.vocab_size)
         for lang, enc in enc_held.items():
-            train = [e for e in enc if e[2] in VOICES_A]
-            test = [e for e in enc if e[2] not in VOICES_A]
+            train = [e for e in enc if e[2][0] in VOICES_A]
+            train_texts = {e[2][1] for e in train}
+            # other voices AND texts not spoken in the training half
+            test = [e for e in enc if e[2][0] not in VOICES_A and e[2][1] not in train_texts]
             for task, fn in (("phone", lambda s: s), ("viseme", viseme_of)):
                 classes: dict[str, int] = {}
                 xw, y = stack(windows, train, fn, classes, grow=True)

@@ -225,7 +225,9 @@ class _WrongFaceTracker:
     def detect(self, frame):
         from vqtalker.data.face import Detection
 
-        return [Detection(np.array([55.0, 75, 165, 185]), 0.9), Detection(np.array([295.0, 115, 365, 185]), 0.95)]
+        big = Detection(np.array([55.0, 75, 165, 185]), 0.9)
+        small = Detection(np.array([295.0, 115, 365, 185]), 0.95)
+        return [big, small]
 
     def reset(self):
         pass
@@ -245,3 +247,16 @@ def test_main_speaker_logic_switches_to_the_largest_face(tmp_path):
     centres = [(landmark_box(lm)[0] + landmark_box(lm)[2]) / 2 for lm in lms if lm is not None]
     assert len(centres) == 12 and np.allclose(centres, 110, atol=60)
     assert any(shape[1] < 400 for shape in tr.calls)  # the mesh ran on the region around the large face
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from vqtalker.cli import main
+
+    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: input folder not found: {tmp_path / 'missing'}"]
+    (tmp_path / "empty").mkdir()
+    assert main(["prepare", str(tmp_path / "empty"), str(tmp_path / "out")]) == 2
+    assert "no video files found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["prepare", str(tmp_path), str(tmp_path / "out"), "--shard", "2/2"])

@@ -257,3 +257,20 @@ def test_continuous_output_generation():
     audio, pose, gaze, blink, f_g = (x[0] for x in inputs(b=1, t=90, continuous_audio=True))
     res = generate_motion(m, audio, pose, gaze, blink, f_g, None, window=40, overlap=10)
     assert res.tokens is None and res.motion.shape == (90, 120)
+
+
+def test_per_group_mlp_heads_train():
+    m = tiny(head_hidden=8).train()
+    audio, pose, gaze, blink, f_g = inputs()
+    out = m(audio, pose, gaze, blink, f_g)
+    assert out.shape == (2, 12, 12, 625)
+    out.logsumexp(-1).mean().backward()
+    assert m.head_w.grad is not None and float(m.head_w.grad.abs().sum()) > 0
+    # the 12 groups have their own head weights: changing group 3's weights changes only group 3's logits
+    with torch.no_grad():
+        m.eval()
+        before = m(audio, pose, gaze, blink, f_g)
+        m.head_w[3] += 1.0
+        after = m(audio, pose, gaze, blink, f_g)
+    changed = (before - after).abs().amax(dim=(0, 1, 3)) > 0
+    assert changed.tolist() == [g == 3 for g in range(12)]

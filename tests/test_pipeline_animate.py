@@ -48,7 +48,7 @@ def inputs(tmp_path_factory):
     return d
 
 
-def test_pipeline_output_shapes_and_determinism(weights, inputs):
+def test_pipeline_output_shapes_and_determinism(weights, inputs, tmp_path):
     from vqtalker.pipeline import TalkingHeadPipeline
 
     pipe = TalkingHeadPipeline.from_pretrained(weights)
@@ -60,6 +60,11 @@ def test_pipeline_output_shapes_and_determinism(weights, inputs):
     assert out.tokens.shape == (t, 4, 12) and out.tokens.dtype == np.int16
     assert out.motion.shape == (t, 120)
     assert set(out.controls) == {"pose", "gaze", "blink"}
+    # streaming to a file gives the same motion without holding the frames
+    streamed = pipe.animate_to_file(tmp_path / "s.mp4", str(inputs / "face.png"), str(inputs / "speech.wav"),
+                                    crop=False)
+    assert streamed.frames is None and np.array_equal(streamed.tokens, out.tokens)
+    assert (tmp_path / "s.mp4").stat().st_size > 0
     # seeded sampling: same seed same video, another seed other tokens
     kw = dict(crop=False, temperature=1.0, top_k=50, pose=np.full((5, 3), 10.0))
     a = pipe(str(inputs / "face.png"), str(inputs / "speech.wav"), seed=1, **kw)

@@ -51,7 +51,7 @@ class TalkingHeadOutput:
     ``controls``: the pose/gaze/blink tracks used.
     """
 
-    frames: np.ndarray
+    frames: np.ndarray | None
     audio: np.ndarray
     tokens: np.ndarray | None
     motion: np.ndarray
@@ -107,9 +107,8 @@ class TalkingHeadPipeline:
 
     Build with :meth:`from_pretrained` or directly from objects: ``stage1`` a stage-1 generator module (or a
     :class:`~vqtalker.generate.stage1.FrozenStage1`), ``stage2`` a :class:`MotionTokenBERT`,
-    ``speech_tokenizer`` a
-    :class:`vqtalker.speech.base.SpeechTokenizer` (or a registry name), ``control_stats`` the neutral
-    controls.
+    ``speech_tokenizer`` a :class:`vqtalker.speech.base.SpeechTokenizer` (or a registry name),
+    ``control_stats`` the neutral controls (:class:`~vqtalker.generate.controls.ControlStats`).
     """
 
     def __init__(
@@ -244,9 +243,34 @@ class TalkingHeadPipeline:
         """Animate ``image`` with ``audio`` (path, or waveform at ``sample_rate``). See the module docstring.
 
         ``pose [T', 3]`` deg / ``gaze [T', 2]`` / ``blink [T', 2]`` override single tracks (fitted to T);
-        ``temperature <= 0`` is argmax decoding (the paper); otherwise top-k sampling, deterministic per
-        ``seed``.
+        ``pose_from`` takes all three from a video's face; ``temperature <= 0`` is argmax decoding (the
+        paper), otherwise top-k sampling, deterministic per ``seed`` (which also times the natural blinks).
+        All frames are returned in memory; :meth:`animate_to_file` streams them to disk instead.
         """
+        out, state = self._generate(
+            image, audio, sample_rate, pose=pose, gaze=gaze, blink=blink, pose_from=pose_from, seed=seed,
+            temperature=temperature, top_k=top_k, window=window, overlap=overlap, crop=crop,
+            blink_every=blink_every,
+        )
+        out.frames = np.concatenate(list(self.stage1.render(state, torch.from_numpy(out.motion))), 0)
+        return out
+
+    @torch.no_grad()
+    def animate_to_file(self, path: str | os.PathLike, image, audio, sample_rate: int = SAMPLE_RATE,
+                        **kwargs) -> TalkingHeadOutput:
+        """Like ``__call__`` but render straight into an mp4 at ``path`` (H.264 + AAC, 25 fps, tagged as
+        synthetic, atomic), chunk by chunk, so memory does not grow with the audio length. Returns the output
+        without frames (``frames`` is ``None``)."""
+        from vqtalker.io.video import write_video
+
+        out, state = self._generate(image, audio, sample_rate, **kwargs)
+        frames = (f for chunk in self.stage1.render(state, torch.from_numpy(out.motion)) for f in chunk)
+        write_video(path, frames, fps=out.fps, audio=out.audio, sample_rate=out.sample_rate)
+        return out
+
+    def _generate(self, image, audio, sample_rate, *, pose=None, gaze=None, blink=None, pose_from=None,
+                  seed=0, temperature=0.0, top_k=0, window=250, overlap=50, crop=True, blink_every=3.5):
+        """Everything but rendering → (output with ``frames=None``, stage-1 source state)."""
         from vqtalker.generate.controls import controls_from_video, fit_length, neutral_controls
         from vqtalker.generate.inference import generate_motion
 
@@ -261,7 +285,6 @@ class TalkingHeadPipeline:
             if val is not None:
                 ctrl[name] = fit_length(np.asarray(val, np.float32).reshape(-1, ctrl[name].shape[1]), t)
         state = self.stage1.encode_source(face)
-        gen = torch.Generator().manual_seed(int(seed))
         res = generate_motion(
             self.stage2,
             units,
@@ -274,19 +297,18 @@ class TalkingHeadPipeline:
             overlap=overlap,
             temperature=temperature,
             top_k=top_k,
-            generator=gen,
+            generator=torch.Generator().manual_seed(int(seed)),
         )
-        frames = np.concatenate(list(self.stage1.render(state, res.motion)), 0)
         n_samples = t * SAMPLE_RATE // FPS
         wave = wave[:n_samples] if wave.size >= n_samples else np.pad(wave, (0, n_samples - wave.size))
-        tokens = None if res.tokens is None else res.tokens.to(torch.int16).numpy()
-        return TalkingHeadOutput(
-            frames=frames,
+        out = TalkingHeadOutput(
+            frames=None,
             audio=wave.astype(np.float32),
-            tokens=tokens,
+            tokens=None if res.tokens is None else res.tokens.to(torch.int16).numpy(),
             motion=res.motion.numpy().astype(np.float32),
             controls=ctrl,
         )
+        return out, state
 
     @staticmethod
     def save_video(output: TalkingHeadOutput, path: str | os.PathLike) -> Path:

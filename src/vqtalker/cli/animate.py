@@ -90,7 +90,8 @@ def run(args) -> int:
         speech_tokenizer=args.speech_tokenizer,
         device=pick_device(args.device),
     )
-    result = pipe(
+    result = pipe.animate_to_file(
+        out,
         args.image,
         args.audio,
         pose_from=args.pose_from,
@@ -102,12 +103,8 @@ def run(args) -> int:
         crop=not args.no_crop,
         blink_every=0.0 if args.no_blinks else 3.5,
     )
-    pipe.save_video(result, out)
-    n = result.frames.shape[0]
-    print(
-        f"wrote {out} ({n} frames, {n / result.fps:.2f} s, "
-        f"{result.frames.shape[2]}x{result.frames.shape[1]}, "
-        f"synthetic-media tagged)",
-        file=sys.stderr,
-    )
+    n = result.motion.shape[0]
+    size = pipe.stage1.size
+    print(f"wrote {out} ({n} frames, {n / result.fps:.2f} s, {size}x{size}, synthetic-media tagged)",
+          file=sys.stderr)
     return 0

@@ -26,6 +26,9 @@ CROP_SHIFT_UP = 0.08  # centre shift upwards, in units of the landmark-box side
 
 
 def _mp_solutions():
+    # mediapipe's C++ side logs several INFO/WARNING lines per graph; keep the user's terminal readable
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         from mediapipe.python import solutions
     except ImportError as exc:  # pragma: no cover - environment problem

@@ -64,7 +64,7 @@ class PrepareConfig:
     max_gap: int = 3  # interpolate face losses of at most this many frames
     crop_scale: float = 1.8  # crop side / face size (same convention as crop_portrait)
     max_box_growth: float = 1.3  # split a segment when its union box exceeds this × the median box
-    cut_threshold: float = 28.0  # mean |Δ| of 32x32 grey thumbnails (0..255) that marks a shot cut
+    cut_threshold: float = 40.0  # mean |Δ| of 32x32 grey thumbnails (0..255) that marks a shot cut
     jump_threshold: float = 0.35  # landmark-centre jump between frames (× face size) that splits
     detect_every: int = 25  # face-detector period (frames) for the main-speaker check
     mesh_max_side: int = 960  # downscale larger frames for the mesh (landmarks at full scale)

@@ -5,8 +5,9 @@ Two named presets and the four Table-4 ablation variants live here:
 * ``paper`` — 12 transformer layers, width 1024, 16 heads, FFN 4096, per-group head MLP 1024→256→625,
   learned positions up to 4096 frames. See :class:`Stage2Config` for how the paper's inconsistent figures
   ("input 1024, hidden 256, 204 M parameters") are read.
-* ``lite`` — 4 layers, width 256, 4 heads, FFN 1024, linear heads, 1024 positions (41 s at 25 fps). Trains on
-  two CPU cores (≈ 0.3 s per step at batch 8 × 200 frames).
+* ``lite`` — 4 layers, width 256, 4 heads, FFN 1024, linear heads, 1024 positions (41 s at 25 fps). One
+  training step at batch 8 × 200 frames costs ≈ 1.4 s of CPU time (one thread; ``python -m
+  vqtalker.generate.bench``), so a few thousand steps fit in a few hours on two cores.
 
 Ablations (paper Table 4, "X-Y" = audio input - motion output), same backbone size as the chosen preset:
 

@@ -115,26 +115,45 @@ def encode_clip(clip, stage1, speech_tokenizer, split: str) -> ClipCache:
     )
 
 
+def planned_clips(
+    data_root: str | os.PathLike, splits: tuple[str, ...], min_frames: int = 8, max_clips: int = 0
+) -> list[dict]:
+    """Index entries of the clips with speech (and at least ``min_frames``) in ``splits``; the first
+    ``max_clips`` per split (sorted by id) when ``max_clips > 0``."""
+    from vqtalker.data.layout import load_index
+
+    index = load_index(data_root)
+    out = []
+    for split in splits:
+        clips = [c for c in index["clips"] if c["split"] == split and c["has_audio"]]
+        clips = sorted((c for c in clips if c["num_frames"] >= min_frames), key=lambda c: c["id"])
+        out += clips[:max_clips] if max_clips > 0 else clips
+    if not out:
+        raise VQTalkerError(f"no clips with speech in splits {splits} of {data_root}")
+    return out
+
+
+def cache_path(cache_dir: str | os.PathLike, clip: dict) -> Path:
+    return Path(cache_dir) / clip["split"] / f"{clip['id']}.safetensors"
+
+
 def build_cache(
     data_root: str | os.PathLike,
     cache_dir: str | os.PathLike,
     stage1,
     speech_tokenizer,
     key: dict,
-    splits: tuple[str, ...] = ("train", "dev"),
-    min_frames: int = 8,
+    clips: list[dict],
     log=print,
 ) -> list[Path]:
-    """Encode every clip with audio of ``splits`` into ``cache_dir`` (resumable: finished clips are kept).
-
-    ``key`` identifies the stage-1 weights and tokenizer; a cache made with another key is cleared first.
-    Returns the cache files.
+    """Encode ``clips`` (entries of :func:`planned_clips`) into ``cache_dir``; resumable (finished clips are
+    kept). ``key`` identifies the stage-1 weights and tokenizer; a cache made with another key is cleared
+    first. Returns the cache files.
     """
-    from vqtalker.data.layout import PreparedClip, load_index
+    from vqtalker.data.layout import PreparedClip
     from vqtalker.utils import atomic_write_bytes
 
     data_root, cache_dir = Path(data_root), Path(cache_dir)
-    index = load_index(data_root)
     cache_dir.mkdir(parents=True, exist_ok=True)
     key_path = cache_dir / "cache.json"
     key = {"format": CACHE_FORMAT, **key}
@@ -144,24 +163,19 @@ def build_cache(
             p.unlink()
     atomic_write_bytes(key_path, json.dumps(key, indent=1).encode())
     out = []
-    todo = [
-        c for c in index["clips"] if c["split"] in splits and c["has_audio"] and c["num_frames"] >= min_frames
-    ]
-    if not todo:
-        raise VQTalkerError(f"no clips with speech in splits {splits} of {data_root}")
-    for i, c in enumerate(todo):
-        p = cache_dir / c["split"] / f"{c['id']}.safetensors"
+    for i, c in enumerate(clips):
+        p = cache_path(cache_dir, c)
         if not p.is_file():
             clip = PreparedClip.open(data_root / c["dir"])
             encode_clip(clip, stage1, speech_tokenizer, c["split"]).save(p)
-            log(f"cached {c['split']}/{c['id']} ({c['num_frames']} frames) [{i + 1}/{len(todo)}]")
+            log(f"cached {c['split']}/{c['id']} ({c['num_frames']} frames) [{i + 1}/{len(clips)}]")
         out.append(p)
     return out
 
 
-def load_cache(cache_dir: str | os.PathLike, split: str) -> list[ClipCache]:
-    files = sorted((Path(cache_dir) / split).glob("*.safetensors"))
-    return [ClipCache.load(p) for p in files]
+def load_cache(cache_dir: str | os.PathLike, clips: list[dict], split: str) -> list[ClipCache]:
+    """The cached clips of ``split`` among ``clips`` (entries of :func:`planned_clips`)."""
+    return [ClipCache.load(cache_path(cache_dir, c)) for c in clips if c["split"] == split]
 
 
 @dataclass

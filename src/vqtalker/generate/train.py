@@ -61,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--train-split", default="train")
     p.add_argument("--dev-split", default="dev")
-    p.add_argument("--max-clips", type=int, default=0, help="use only the first N clips per split (smoke tests)")
+    p.add_argument("--max-clips", type=int, default=0, help="only the first N clips per split (smoke tests)")
     p.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
     p.add_argument("--window", type=int, default=200, help="training window, frames (default 200 = 8 s)")
     p.add_argument("--batch-size", type=int, default=8)
@@ -140,6 +140,7 @@ def run(args) -> int:
         eval_windows,
         file_fingerprint,
         load_cache,
+        planned_clips,
         stack_controls,
     )
     from vqtalker.generate.evaluate import lipsync_metrics, token_metrics
@@ -192,13 +193,12 @@ def run(args) -> int:
         "speech_tokenizer": args.speech_tokenizer,
         "tok": repr(tok),
     }
+    plan = planned_clips(args.data, (args.train_split, args.dev_split), max_clips=args.max_clips)
     if ctx.is_main:
-        build_cache(
-            args.data, cache_dir, stage1, tok, key, splits=(args.train_split, args.dev_split), log=log
-        )
+        build_cache(args.data, cache_dir, stage1, tok, key, plan, log=log)
     ctx.barrier()
-    train_clips = load_cache(cache_dir, args.train_split)
-    dev_clips = load_cache(cache_dir, args.dev_split)
+    train_clips = load_cache(cache_dir, plan, args.train_split)
+    dev_clips = load_cache(cache_dir, plan, args.dev_split)
     if not train_clips:
         raise VQTalkerError(f"no '{args.train_split}' clips with speech in {args.data}")
     cfg = make_config(
@@ -212,6 +212,7 @@ def run(args) -> int:
         groups=int(stage1.cfg.quant_groups),
         num_layers_rvq=int(stage1.cfg.num_quantizers),
         codebook_size=int(math.prod(stage1.cfg.levels)),
+        **({} if args.dropout is None else {"dropout": args.dropout}),
     )
     if cfg.max_len < args.window:
         cfg.max_len = args.window
@@ -242,7 +243,9 @@ def run(args) -> int:
     train_model = model
     if ctx.distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None
+            model,
+            device_ids=[dev.index] if dev.type == "cuda" else None,
+            find_unused_parameters=cfg.motion_output == "continuous",  # no R_{r-1} embedding is used then
         )
     stats = ControlStats.from_data(*stack_controls(train_clips))
     dev_batches = eval_windows(dev_clips, min(args.window, cfg.max_len)) if dev_clips else []

@@ -101,9 +101,9 @@ PRESETS: dict[str, dict] = {
     # The paper's stage 1 (LIA-derived): full channel table, 512-d latent.
     "paper-256": dict(size=256),
     "paper-512": dict(size=512),
-    # CPU builds: quarter-width channel table (max 128), 256-d latent. lite-128 grows into lite-256.
-    "lite-128": dict(size=128, latent_dim=256, channel_multiplier=0.25, max_channels=128),
-    "lite-256": dict(size=256, latent_dim=256, channel_multiplier=0.25, max_channels=128),
+    # CPU builds: eighth-width channel table (max 64, min 8), 256-d latent. lite-128 grows into lite-256.
+    "lite-128": dict(size=128, latent_dim=256, channel_multiplier=0.125, max_channels=64),
+    "lite-256": dict(size=256, latent_dim=256, channel_multiplier=0.125, max_channels=64),
     # Test-only build: a few channels, 32 px.
     "tiny-32": dict(size=32, latent_dim=128, channel_multiplier=1 / 32, max_channels=16, min_channels=8,
                     motion_mlp_layers=2),

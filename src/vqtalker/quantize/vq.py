@@ -15,7 +15,7 @@ Codebook learning (per :class:`VectorQuantizer`):
 * ``ema=False``: the codebook is an ``nn.Parameter`` learned by gradient through the codebook loss
   ``||sg(x) - q||^2`` (added to the commitment loss).
 
-The loss of a forward (sum over residual layers, mean over groups) is kept in ``.commit_loss`` and returned
+The loss of a forward (sum over residual layers of the mean over channels) is kept in ``.commit_loss`` and returned
 as a third value with ``forward(x, return_loss=True)``.
 
 Initialisation: with ``data_init=True`` (default) the codebook is set, on the first training forward, to
@@ -45,10 +45,12 @@ from vqtalker.quantize.fsq import index_dtype
 
 
 class VectorQuantizer(nn.Module):
-    """One codebook of ``codebook_size`` vectors of size ``dim``; nearest neighbour in L2.
+    """``groups`` independent codebooks of ``codebook_size`` vectors of size ``dim``; L2 nearest neighbour.
 
-    ``forward(x[N, dim]) -> (q[N, dim], indices[N] int64, loss scalar)``; ``q`` are codebook rows (with
-    gradient into the codebook when ``ema=False``).
+    Vectorised over groups: ``forward(x[N, G, dim]) -> (q[N, G, dim], indices[N, G] int64, loss scalar)``;
+    ``q`` are codebook rows (with gradient into the codebook when ``ema=False``). ``group_sizes`` (each
+    ``<= dim``) marks trailing channels of a group as zero padding: they stay exactly zero in the inputs
+    the caller passes and in the codebook, so they change no distance and no update.
     """
 
     def __init__(
@@ -56,6 +58,8 @@ class VectorQuantizer(nn.Module):
         dim: int,
         codebook_size: int,
         *,
+        groups: int = 1,
+        group_sizes: list[int] | None = None,
         ema: bool = True,
         decay: float = 0.99,
         eps: float = 1e-5,
@@ -65,6 +69,7 @@ class VectorQuantizer(nn.Module):
     ) -> None:
         super().__init__()
         self.dim = int(dim)
+        self.groups = int(groups)
         self.codebook_size = int(codebook_size)
         self.ema = bool(ema)
         self.decay = float(decay)
@@ -72,38 +77,55 @@ class VectorQuantizer(nn.Module):
         self.commitment_weight = float(commitment_weight)
         self.dead_code_threshold = float(dead_code_threshold)
         self.data_init = bool(data_init)
-        embed = torch.randn(self.codebook_size, self.dim) / math.sqrt(self.dim)
+        sizes = [self.dim] * self.groups if group_sizes is None else [int(v) for v in group_sizes]
+        if len(sizes) != self.groups or any(not 1 <= v <= self.dim for v in sizes):
+            raise ValueError(f"group_sizes must be {self.groups} values in [1, {self.dim}]")
+        mask = (torch.arange(self.dim).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1)).float()  # [G, D]
+        self.register_buffer("channel_mask", mask, persistent=False)
+        self.num_channels = int(sum(sizes))
+        embed = torch.randn(self.groups, self.codebook_size, self.dim) / math.sqrt(self.dim) * mask.unsqueeze(1)
         if self.ema:
             self.register_buffer("embed", embed)
         else:
             self.embed = nn.Parameter(embed)
-        self.register_buffer("cluster_size", torch.zeros(self.codebook_size))
+        self.register_buffer("cluster_size", torch.zeros(self.groups, self.codebook_size))
         self.register_buffer("embed_avg", embed.clone())
         self.register_buffer("initted", torch.tensor(not self.data_init))
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, codebook_size={self.codebook_size}, ema={self.ema}"
+        return f"groups={self.groups}, dim={self.dim}, codebook_size={self.codebook_size}, ema={self.ema}"
 
     def nearest(self, x: Tensor) -> Tensor:
-        """``x[N, dim] -> indices[N]`` of the nearest codeword (squared L2)."""
+        """``x[N, G, dim] -> indices[N, G]`` of the nearest codeword per group (squared L2)."""
         e = self.embed.detach()
-        dist = (x * x).sum(-1, keepdim=True) - 2 * (x @ e.t()) + (e * e).sum(-1)
-        return dist.argmin(dim=-1)
+        # ||x||^2 is constant per row: argmin_k ||e_k||^2 - 2 x.e_k, as one fused (b)addmm per group
+        e_sq = (e * e).sum(-1).unsqueeze(1)  # [G, 1, K]
+        dist = torch.baddbmm(e_sq, x.transpose(0, 1), e.transpose(1, 2), beta=1.0, alpha=-2.0)  # [G, N, K]
+        return dist.argmin(dim=-1).t()
 
     def lookup(self, indices: Tensor) -> Tensor:
-        return F.embedding(indices, self.embed)
+        """``indices[..., G] -> codewords[..., G, dim]``."""
+        flat = indices + torch.arange(self.groups, device=indices.device) * self.codebook_size
+        return F.embedding(flat, self.embed.reshape(-1, self.dim))
+
+    def _flat_keys(self, indices: Tensor) -> Tensor:
+        return (indices + torch.arange(self.groups, device=indices.device) * self.codebook_size).reshape(-1)
 
     @torch.no_grad()
     def _sample_rows(self, x: Tensor, n: int) -> Tensor:
+        """``n`` random rows of ``x[N, G, D]`` per group -> ``[G, n, D]``."""
         if x.shape[0] >= n:
-            return x[torch.randperm(x.shape[0], device=x.device)[:n]]
-        return x[torch.randint(0, x.shape[0], (n,), device=x.device)]
+            pick = torch.stack([torch.randperm(x.shape[0], device=x.device)[:n] for _ in range(self.groups)])
+        else:
+            pick = torch.randint(0, x.shape[0], (self.groups, n), device=x.device)
+        return torch.gather(x.transpose(0, 1), 1, pick.unsqueeze(-1).expand(-1, -1, self.dim))
 
     @torch.no_grad()
     def _init_from(self, x: Tensor) -> None:
         rows = self._sample_rows(x, self.codebook_size)
         if x.shape[0] < self.codebook_size:  # break ties between repeated rows
             rows = rows + 1e-3 * rows.std() * torch.randn_like(rows)
+        rows = rows * self.channel_mask.unsqueeze(1)
         self.embed.data.copy_(rows)
         self.embed_avg.copy_(rows)
         self.cluster_size.fill_(1.0)
@@ -111,34 +133,39 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _ema_update(self, x: Tensor, indices: Tensor) -> None:
-        counts = torch.bincount(indices, minlength=self.codebook_size).to(x.dtype)
-        embed_sum = torch.zeros_like(self.embed_avg).index_add_(0, indices, x)
+        keys = self._flat_keys(indices)
+        n_codes = self.groups * self.codebook_size
+        counts = torch.bincount(keys, minlength=n_codes).to(x.dtype).view(self.groups, self.codebook_size)
+        embed_sum = torch.zeros(n_codes, self.dim, dtype=x.dtype, device=x.device)
+        embed_sum.index_add_(0, keys, x.reshape(-1, self.dim))
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-        self.embed_avg.mul_(self.decay).add_(embed_sum, alpha=1 - self.decay)
-        n = self.cluster_size.sum()
+        self.embed_avg.mul_(self.decay).add_(embed_sum.view_as(self.embed_avg), alpha=1 - self.decay)
+        n = self.cluster_size.sum(-1, keepdim=True)
         smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
         self.embed.data.copy_(self.embed_avg / smoothed.unsqueeze(-1))
 
     @torch.no_grad()
     def _replace_dead(self, x: Tensor) -> None:
-        dead = self.cluster_size < self.dead_code_threshold
-        n_dead = int(dead.sum())
-        if n_dead == 0:
+        dead = self.cluster_size < self.dead_code_threshold  # [G, K]
+        if not bool(dead.any()):
             return
-        rows = self._sample_rows(x, n_dead)
-        self.embed.data[dead] = rows
+        rows = self._sample_rows(x, self.codebook_size)  # [G, K, D]; only the dead slots are used
+        self.embed.data[dead] = rows[dead]
         self.cluster_size[dead] = self.dead_code_threshold
-        self.embed_avg[dead] = rows * self.dead_code_threshold
+        self.embed_avg[dead] = rows[dead] * self.dead_code_threshold
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        if x.ndim != 3 or x.shape[1:] != (self.groups, self.dim):
+            raise ValueError(f"VectorQuantizer expects [N, {self.groups}, {self.dim}], got {tuple(x.shape)}")
         xd = x.detach().float()
         if self.training and not bool(self.initted):
             self._init_from(xd)
         indices = self.nearest(xd)
         q = self.lookup(indices)
-        loss = self.commitment_weight * F.mse_loss(x.float(), q.detach())
+        denom = x.shape[0] * self.num_channels  # padded channels are zero on both sides
+        loss = self.commitment_weight * ((x.float() - q.detach()) ** 2).sum() / denom
         if not self.ema:
-            loss = loss + F.mse_loss(q, xd)
+            loss = loss + ((q - xd) ** 2).sum() / denom
         if self.training:
             if self.ema:
                 self._ema_update(xd, indices)
@@ -151,7 +178,8 @@ class GroupResidualVQ(nn.Module):
     """G groups x R residual layers of learned-codebook VQ (GRVQ); VQ/GVQ/RVQ are special cases.
 
     Channels are split with ``tensor_split`` (group sizes differ by at most one, so e.g. 32 groups over
-    120 channels -> 24 groups of 4 and 8 of 3); each (group, layer) has its own codebook.
+    120 channels -> 24 groups of 4 and 8 of 3, the smaller ones zero-padded internally); each
+    (group, layer) has its own codebook; all groups of a layer are searched in one batched matmul.
 
     Shapes: ``forward(x[B, T, dim]) -> (quantized[B, T, dim], indices[B, T, R, G])``
     (``[B, dim] -> [B, dim], [B, R, G]``); indices int16 when ``codebook_size <= 2**15`` else int32.
@@ -176,9 +204,11 @@ class GroupResidualVQ(nn.Module):
         self.codebook_size = int(codebook_size)
         self.index_dtype = index_dtype(self.codebook_size)
         self.group_sizes = [len(c) for c in torch.arange(dim).tensor_split(groups)]
-        self.quantizers = nn.ModuleList(
-            nn.ModuleList(VectorQuantizer(size, codebook_size, **vq_kwargs) for _ in range(num_quantizers))
-            for size in self.group_sizes
+        self.group_dim = max(self.group_sizes)
+        self.layers = nn.ModuleList(
+            VectorQuantizer(self.group_dim, codebook_size, groups=groups, group_sizes=self.group_sizes,
+                            **vq_kwargs)
+            for _ in range(num_quantizers)
         )
         self.commit_loss: Tensor | None = None
 
@@ -190,32 +220,42 @@ class GroupResidualVQ(nn.Module):
     def bits_per_frame(self) -> float:
         return self.num_quantizers * self.groups * math.log2(self.codebook_size)
 
+    def _split(self, x: Tensor) -> Tensor:
+        """``[N, dim] -> [N, G, group_dim]`` (zero-padded groups)."""
+        if self.dim == self.groups * self.group_dim:
+            return x.reshape(x.shape[0], self.groups, self.group_dim)
+        chunks = [F.pad(c, (0, self.group_dim - c.shape[-1])) for c in x.tensor_split(self.groups, dim=-1)]
+        return torch.stack(chunks, dim=1)
+
+    def _merge(self, q: Tensor) -> Tensor:
+        """``[..., G, group_dim] -> [..., dim]``."""
+        if self.dim == self.groups * self.group_dim:
+            return q.flatten(-2)
+        return torch.cat([q[..., g, :size] for g, size in enumerate(self.group_sizes)], dim=-1)
+
     def forward(self, x: Tensor, return_loss: bool = False):
         if x.ndim not in (2, 3) or x.shape[-1] != self.dim:
             raise ValueError(f"{type(self).__name__} expects [B, T, {self.dim}] or [B, {self.dim}], "
                              f"got {tuple(x.shape)}")
         lead = x.shape[:-1]
-        flat = x.reshape(-1, self.dim)
-        outs, group_indices, losses = [], [], []
-        for chunk, layers in zip(flat.tensor_split(self.groups, dim=-1), self.quantizers):
-            residual = chunk.float()
-            q_sum: Tensor | None = None
-            layer_indices = []
-            for vq in layers:
-                q, idx, loss = vq(residual)
-                residual = residual - q.detach()
-                q_sum = q if q_sum is None else q_sum + q
-                layer_indices.append(idx)
-                losses.append(loss)
-            # exact STE: value == q_sum, d out / d chunk == identity
-            outs.append(q_sum.detach() + (chunk.float() - chunk.float().detach()))
-            group_indices.append(torch.stack(layer_indices, dim=-1))  # [N, R]
-        quantized = torch.cat(outs, dim=-1).reshape(*lead, self.dim).to(x.dtype)
-        indices = torch.stack(group_indices, dim=-1).reshape(*lead, self.num_quantizers, self.groups)
-        self.commit_loss = torch.stack(losses).sum() / self.groups
+        flat = x.reshape(-1, self.dim).float()
+        residual = self._split(flat)
+        q_sum: Tensor | None = None
+        indices, losses = [], []
+        for vq in self.layers:
+            q, idx, loss = vq(residual)
+            residual = residual - q.detach()
+            q_sum = q if q_sum is None else q_sum + q
+            indices.append(idx)
+            losses.append(loss)
+        # exact STE: value == sum of codewords, d out / d x == identity
+        out = self._merge(q_sum.detach()) + (flat - flat.detach())
+        quantized = out.reshape(*lead, self.dim).to(x.dtype)
+        idx = torch.stack(indices, dim=1).reshape(*lead, self.num_quantizers, self.groups)
+        self.commit_loss = torch.stack(losses).sum()
         if return_loss:
-            return quantized, indices.to(self.index_dtype), self.commit_loss
-        return quantized, indices.to(self.index_dtype)
+            return quantized, idx.to(self.index_dtype), self.commit_loss
+        return quantized, idx.to(self.index_dtype)
 
     def decode(self, indices: Tensor, n_layers: int | None = None) -> Tensor:
         """``indices[B, T, R, G]`` (or ``[B, R, G]``) -> ``[B, T, dim]`` from the first ``n_layers`` layers."""
@@ -229,14 +269,13 @@ class GroupResidualVQ(nn.Module):
         idx = indices.long()
         if int(idx.min()) < 0 or int(idx.max()) >= self.codebook_size:
             raise ValueError(f"token indices out of range [0, {self.codebook_size})")
-        outs = []
-        for g, layers in enumerate(self.quantizers):
-            q_sum: Tensor | None = None
-            for r in range(k):
-                q = layers[r].lookup(idx[..., r, g])
-                q_sum = q if q_sum is None else q_sum + q
-            outs.append(q_sum)
-        return torch.cat(outs, dim=-1)
+        lead = idx.shape[:-2]
+        flat = idx.reshape(-1, r_avail, self.groups)
+        q_sum: Tensor | None = None
+        for r in range(k):
+            q = self.layers[r].lookup(flat[:, r])
+            q_sum = q if q_sum is None else q_sum + q
+        return (self._merge(q_sum) + 0.0).reshape(*lead, self.dim)
 
 
 class VQ(GroupResidualVQ):

@@ -49,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codes", type=int, default=1024, help="codebook size (default 1024)")
     parser.add_argument("--languages", default=None, help="comma-separated synthetic languages (default: 22)")
     parser.add_argument(
-        "--synthetic-seconds", type=float, default=180.0, help="synthetic speech per language"
+        "--synthetic-seconds", type=float, default=240.0, help="synthetic speech per language"
     )
-    parser.add_argument("--max-seconds-per-language", type=float, default=300.0, help="cap per language")
+    parser.add_argument("--max-seconds-per-language", type=float, default=360.0, help="cap per language")
     parser.add_argument("--steps", type=int, default=1500, help="mini-batch k-means steps")
     parser.add_argument("--batch-size", type=int, default=8192, help="frames per mini-batch")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
@@ -119,7 +119,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def build_cache(args, cache: Path, log) -> dict[str, dict]:
     """Compute (or reuse) per-language features ``cache/{real,synth}_{lang}.npy`` (fp16 ``[N, 256]``)."""
     from vqtalker.io.audio import load_audio
-    from vqtalker.speech.corpus import TRAIN_LANGUAGES, utterances
+    from vqtalker.speech.corpus import SENTENCES, TRAIN_LANGUAGES, utterances
     from vqtalker.speech.features import FrameFeaturizer
     from vqtalker.tts import synthesize_full
     from vqtalker.utils import atomic_write_bytes
@@ -153,7 +153,14 @@ def build_cache(args, cache: Path, log) -> dict[str, dict]:
                 atomic_write_bytes(summary_path, json.dumps(summary, indent=1).encode())
                 log(f"{key}: {len(files)} files, {arr.shape[0] / 50.0:.1f} s")
 
-    langs = args.languages.split(",") if args.languages else list(TRAIN_LANGUAGES)
+    langs = (
+        [x.strip() for x in args.languages.split(",") if x.strip()]
+        if args.languages
+        else list(TRAIN_LANGUAGES)
+    )
+    unknown = [x for x in langs if x not in SENTENCES]
+    if unknown:
+        raise VQTalkerError(f"no synthetic corpus for {unknown}; choose from {', '.join(SENTENCES)}")
     for lang in langs:
         key = f"synth_{lang}"
         if (cache / f"{key}.npy").is_file():

@@ -60,7 +60,9 @@ def load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict, prefix: str,
         elif kind == "float":
             val = float(val.item())
         state.setdefault(int(idx), {})[key] = val
-    opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+    groups = [{k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in g.items()}
+              for g in info["param_groups"]]  # JSON turned tuples (Adam betas) into lists
+    opt.load_state_dict({"state": state, "param_groups": groups})
 
 
 def save_checkpoint(path: str | os.PathLike, step: int, models: dict[str, torch.nn.Module],
