@@ -119,6 +119,10 @@ def test_train_resume_and_outputs(tmp_path, monkeypatch):
     model, meta = load_stage2(out / "stage2.safetensors")
     assert meta["step"] == "9" and meta["speech_tokenizer"] == "hash"
     assert model.cfg.face_dim == 128 and model.cfg.speech_vocab == 1024
+    # a wall-time budget stops early with a checkpoint (here: after one more step)
+    assert run(parse(base + ["--steps", "50", "--max-minutes", "1e-6"])) == 0
+    assert (out / "step-00000010.safetensors").is_file()
+    assert json.loads((out / "run.json").read_text())["steps_done"] == 10
 
 
 def test_train_rejects_variant_tokenizer_mismatch(tmp_path, monkeypatch):
@@ -201,3 +205,16 @@ def test_tiny_model_overfits_one_clip():
     assert after["acc_gen_r3"] > 0.9
     # generated motion reaches the quantisation floor of the (random) stage-1 quantiser
     assert abs(after["motion_l1"] - after["motion_l1_quant_floor"]) < 0.05 * after["motion_l1_static"]
+
+
+def test_window_sampler_reference_and_padding():
+    clip = _synthetic_clip(n=30)
+    first = WindowSampler([clip], window=12, seed=1).sample(16)
+    # reference = first frame of the window: the target difference is zero there
+    torch.testing.assert_close(first.f[:, 0], first.f_ref)
+    rnd = WindowSampler([clip], window=12, random_reference=True, seed=1).sample(32)
+    in_window = (rnd.f == rnd.f_ref[:, None]).all(-1)
+    assert bool(in_window.any(1).all()) and not bool(in_window[:, 0].all())
+    long = WindowSampler([clip], window=40, seed=0).sample(2)  # clip shorter than the window: padded + masked
+    assert long.units.shape == (2, 80) and long.mask.sum(1).tolist() == [30, 30]
+    assert float(long.f[:, 30:].abs().sum()) == 0.0

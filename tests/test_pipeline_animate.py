@@ -61,8 +61,9 @@ def test_pipeline_output_shapes_and_determinism(weights, inputs, tmp_path):
     assert out.motion.shape == (t, 120)
     assert set(out.controls) == {"pose", "gaze", "blink"}
     # streaming to a file gives the same motion without holding the frames
-    streamed = pipe.animate_to_file(tmp_path / "s.mp4", str(inputs / "face.png"), str(inputs / "speech.wav"),
-                                    crop=False)
+    streamed = pipe.animate_to_file(
+        tmp_path / "s.mp4", str(inputs / "face.png"), str(inputs / "speech.wav"), crop=False
+    )
     assert streamed.frames is None and np.array_equal(streamed.tokens, out.tokens)
     assert (tmp_path / "s.mp4").stat().st_size > 0
     # seeded sampling: same seed same video, another seed other tokens

@@ -117,7 +117,9 @@ def test_grid_is_product_of_levels():
     assert got == want
 
 
-@pytest.mark.parametrize("kwargs", [dict(levels=(5, 1)), dict(levels=(2, 5)), dict(levels=(5,), hard_clamp=True)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(levels=(5, 1)), dict(levels=(2, 5)), dict(levels=(5,), hard_clamp=True)]
+)
 def test_invalid_configs_raise(kwargs):
     with pytest.raises(ValueError):
         FSQ(**kwargs)

@@ -113,9 +113,12 @@ def test_error_shrinks_for_presets_single_group(preset):
 
 
 def test_residual_scales_per_preset():
-    assert torch.allclose(ResidualFSQ(preset="vqtalker").scales[:, 0], torch.tensor([1, 1 / 4, 1 / 16, 1 / 64]))
-    assert torch.allclose(ResidualFSQ(preset="lucidrains-1.32").scales[:, 0],
-                          torch.tensor([1, 1 / 5, 1 / 25, 1 / 125]))
+    assert torch.allclose(
+        ResidualFSQ(preset="vqtalker").scales[:, 0], torch.tensor([1, 1 / 4, 1 / 16, 1 / 64])
+    )
+    assert torch.allclose(
+        ResidualFSQ(preset="lucidrains-1.32").scales[:, 0], torch.tensor([1, 1 / 5, 1 / 25, 1 / 125])
+    )
     rq = ResidualFSQ(preset="lucidrains-1.32")
     assert rq.input_bound == "tanh_softclamp" and rq.fsq.symmetric and rq.fsq.hard_clamp
     assert torch.allclose(rq.soft_clamp_value, torch.full((4,), 1.25))
@@ -139,9 +142,9 @@ def test_group_equals_independent_residual_fsq_per_group():
         with torch.no_grad():
             r.project_in.load_state_dict(g.project_in[k].state_dict())
             r.project_out.load_state_dict(g.project_out[k].state_dict())
-        yr, ir = r(x[..., 10 * k:10 * (k + 1)])
+        yr, ir = r(x[..., 10 * k : 10 * (k + 1)])
         assert torch.equal(ir, idx[..., k])
-        assert torch.allclose(yr, y[..., 10 * k:10 * (k + 1)], atol=1e-6)
+        assert torch.allclose(yr, y[..., 10 * k : 10 * (k + 1)], atol=1e-6)
 
 
 def test_gradients_reach_projections_and_input():

@@ -248,16 +248,28 @@ class TalkingHeadPipeline:
         All frames are returned in memory; :meth:`animate_to_file` streams them to disk instead.
         """
         out, state = self._generate(
-            image, audio, sample_rate, pose=pose, gaze=gaze, blink=blink, pose_from=pose_from, seed=seed,
-            temperature=temperature, top_k=top_k, window=window, overlap=overlap, crop=crop,
+            image,
+            audio,
+            sample_rate,
+            pose=pose,
+            gaze=gaze,
+            blink=blink,
+            pose_from=pose_from,
+            seed=seed,
+            temperature=temperature,
+            top_k=top_k,
+            window=window,
+            overlap=overlap,
+            crop=crop,
             blink_every=blink_every,
         )
         out.frames = np.concatenate(list(self.stage1.render(state, torch.from_numpy(out.motion))), 0)
         return out
 
     @torch.no_grad()
-    def animate_to_file(self, path: str | os.PathLike, image, audio, sample_rate: int = SAMPLE_RATE,
-                        **kwargs) -> TalkingHeadOutput:
+    def animate_to_file(
+        self, path: str | os.PathLike, image, audio, sample_rate: int = SAMPLE_RATE, **kwargs
+    ) -> TalkingHeadOutput:
         """Like ``__call__`` but render straight into an mp4 at ``path`` (H.264 + AAC, 25 fps, tagged as
         synthetic, atomic), chunk by chunk, so memory does not grow with the audio length. Returns the output
         without frames (``frames`` is ``None``)."""
@@ -268,8 +280,24 @@ class TalkingHeadPipeline:
         write_video(path, frames, fps=out.fps, audio=out.audio, sample_rate=out.sample_rate)
         return out
 
-    def _generate(self, image, audio, sample_rate, *, pose=None, gaze=None, blink=None, pose_from=None,
-                  seed=0, temperature=0.0, top_k=0, window=250, overlap=50, crop=True, blink_every=3.5):
+    def _generate(
+        self,
+        image,
+        audio,
+        sample_rate,
+        *,
+        pose=None,
+        gaze=None,
+        blink=None,
+        pose_from=None,
+        seed=0,
+        temperature=0.0,
+        top_k=0,
+        window=250,
+        overlap=50,
+        crop=True,
+        blink_every=3.5,
+    ):
         """Everything but rendering → (output with ``frames=None``, stage-1 source state)."""
         from vqtalker.generate.controls import controls_from_video, fit_length, neutral_controls
         from vqtalker.generate.inference import generate_motion

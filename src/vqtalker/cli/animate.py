@@ -105,6 +105,8 @@ def run(args) -> int:
     )
     n = result.motion.shape[0]
     size = pipe.stage1.size
-    print(f"wrote {out} ({n} frames, {n / result.fps:.2f} s, {size}x{size}, synthetic-media tagged)",
-          file=sys.stderr)
+    print(
+        f"wrote {out} ({n} frames, {n / result.fps:.2f} s, {size}x{size}, synthetic-media tagged)",
+        file=sys.stderr,
+    )
     return 0

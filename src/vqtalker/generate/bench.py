@@ -86,15 +86,21 @@ def main(argv: list[str] | None = None) -> int:
                 model(*one)
         if i >= 1:
             gen_times.append(time.perf_counter() - t0)
-    print(f"stage-2 {args.preset} {args.variant}: {model.num_parameters():,} parameters, "
-          f"torch threads {torch.get_num_threads()}, device {dev}")
-    print(f"train step (batch {b} x {t} frames): median {statistics.median(times) * 1000:.0f} ms "
-          f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}) over {len(times)} steps; "
-          f"process CPU time median {statistics.median(cpu) * 1000:.0f} ms/step "
-          f"(= wall time on an idle machine with 1 thread)")
+    print(
+        f"stage-2 {args.preset} {args.variant}: {model.num_parameters():,} parameters, "
+        f"torch threads {torch.get_num_threads()}, device {dev}"
+    )
+    print(
+        f"train step (batch {b} x {t} frames): median {statistics.median(times) * 1000:.0f} ms "
+        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}) over {len(times)} steps; "
+        f"process CPU time median {statistics.median(cpu) * 1000:.0f} ms/step "
+        f"(= wall time on an idle machine with 1 thread)"
+    )
     g = statistics.median(gen_times)
-    print(f"generation of one {t}-frame window ({cfg.n_passes} passes): median "
-          f"{g * 1000:.0f} ms = {t / 25 / g:.0f}x real time")
+    print(
+        f"generation of one {t}-frame window ({cfg.n_passes} passes): median "
+        f"{g * 1000:.0f} ms = {t / 25 / g:.0f}x real time"
+    )
     return 0
 
 

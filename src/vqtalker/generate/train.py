@@ -157,7 +157,7 @@ def run(args) -> int:
         save_checkpoint,
     )
     from vqtalker.training.checkpoint import prune_checkpoints
-    from vqtalker.utils import seed_everything
+    from vqtalker.utils import atomic_write_bytes, seed_everything
 
     if args.window < 8 or args.batch_size < 1 or args.steps < 1:
         raise VQTalkerError("--window must be >= 8, --batch-size and --steps >= 1")
@@ -252,6 +252,7 @@ def run(args) -> int:
     rgen = torch.Generator().manual_seed(args.seed * 7919 + step + 31 * ctx.rank)
     t_start = time.time()
     t_last = time.time()
+    last_logged = step
     run_meta = {"config": cfg.to_dict(), "speech_tokenizer": args.speech_tokenizer, "variant": variant}
 
     last_plot = [time.time()]
@@ -277,9 +278,8 @@ def run(args) -> int:
             step=str(step),
             variant=variant,
         )
-        if not args.no_plot and (
-            final or time.time() - last_plot[0] > 600
-        ):  # plotting costs seconds: at the end and every 10 min
+        # plotting costs seconds: only at the end and at most every 10 minutes
+        if not args.no_plot and (final or time.time() - last_plot[0] > 600):
             plot_metrics(out / "metrics.csv", out / "metrics.png")
             last_plot[0] = time.time()
 
@@ -313,11 +313,12 @@ def run(args) -> int:
         step += 1
         if not math.isfinite(stats_step["loss"]):
             raise VQTalkerError(f"training diverged at step {step} (loss {stats_step['loss']})")
-        if args.max_minutes > 0 and (time.time() - t_start) / 60 >= args.max_minutes:
-            stop = True
+        if args.max_minutes > 0:  # every rank must take the same decision, or DDP hangs
+            late = torch.tensor(float((time.time() - t_start) / 60 >= args.max_minutes))
+            stop = bool(ctx.all_reduce_mean(late) > 0)
         if ctx.is_main and (step % args.log_every == 0 or step == 1):
-            dt = (time.time() - t_last) / (args.log_every if step > 1 else 1)
-            t_last = time.time()
+            dt = (time.time() - t_last) / max(1, step - last_logged)
+            t_last, last_logged = time.time(), step
             vals = {**stats_step, "lr": opt.param_groups[0]["lr"], "sec_per_step": dt}
             if gn is not None:
                 vals["grad_norm"] = float(gn)
@@ -329,9 +330,8 @@ def run(args) -> int:
             export_and_checkpoint(step, final=step == args.steps or stop)
             ctx.barrier()
     if ctx.is_main:
-        (out / "run.json").write_text(
-            json.dumps({**run_meta, "steps_done": step, "wall_s": round(time.time() - t_start, 1)}, indent=1)
-        )
+        summary = {**run_meta, "steps_done": step, "wall_s": round(time.time() - t_start, 1)}
+        atomic_write_bytes(out / "run.json", json.dumps(summary, indent=1).encode())
         log(f"done at step {step}; weights: {out / 'stage2.safetensors'}")
     ctx.cleanup()
     return 0

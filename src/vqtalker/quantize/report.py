@@ -63,7 +63,7 @@ def motion_like_signal(
     pos, talking = 0, True
     while pos < num_frames:
         dur = int(fps * (rng.uniform(1.0, 4.0) if talking else rng.uniform(0.3, 1.0)))
-        env[pos:pos + dur] = 1.0 if talking else 0.0
+        env[pos : pos + dur] = 1.0 if talking else 0.0
         pos, talking = pos + max(dur, 1), not talking
     env = _smooth(env[:, None], max(1, int(0.08 * fps)))[:, 0]
     # mouth (8 latents): syllable oscillation at a drifting 3-6 Hz rate + harmonics, gated by the envelope
@@ -136,11 +136,12 @@ def _codes_label(q) -> str:
 
 def _windows(x: torch.Tensor, batch: int, window: int, gen: torch.Generator) -> torch.Tensor:
     starts = torch.randint(0, x.shape[0] - window + 1, (batch,), generator=gen)
-    return torch.stack([x[s:s + window] for s in starts.tolist()])
+    return torch.stack([x[s : s + window] for s in starts.tolist()])
 
 
-def fit_quantizer(q, train: torch.Tensor, steps: int, batch: int = 8, window: int = 64, lr: float = 1e-2,
-                  seed: int = 0) -> None:
+def fit_quantizer(
+    q, train: torch.Tensor, steps: int, batch: int = 8, window: int = 64, lr: float = 1e-2, seed: int = 0
+) -> None:
     """Fit ``q`` on ``train[T, D]``: Adam on the MSE for learned parameters (FSQ projections), EMA codebook
     updates for the VQ family (their STE output carries no parameter gradient)."""
     gen = torch.Generator().manual_seed(seed)
@@ -171,7 +172,7 @@ def evaluate_quantizer(q, x: torch.Tensor, chunk: int = 500) -> tuple[CodebookSt
     stats = CodebookStats.for_quantizer(q)
     se = 0.0
     for s in range(0, x.shape[0], chunk):
-        xb = x[s:s + chunk].unsqueeze(0)
+        xb = x[s : s + chunk].unsqueeze(0)
         out, idx = q(xb)
         stats.update(idx)
         se += float(((out - xb) ** 2).sum())
@@ -203,13 +204,25 @@ def quantizer_table(
         fit_s = time.perf_counter() - t0
         stats, mse, rel = evaluate_quantizer(q, test)
         summ = stats.summary()
-        out.append(TableRow(
-            label=label, name=name, groups=q.groups, num_quantizers=q.num_quantizers, codes=_codes_label(q),
-            bits_per_frame=q.bits_per_frame, kbps=bitrate_kbps(q.bits_per_frame, fps),
-            utilization=summ["utilization"], utilization_per_layer=summ["utilization_per_layer"],
-            perplexity=summ["perplexity"], mse=mse, rel_mse=rel, fit_seconds=fit_s,
-            params=sum(p.numel() for p in q.parameters()), cfg=dict(overrides),
-        ))
+        out.append(
+            TableRow(
+                label=label,
+                name=name,
+                groups=q.groups,
+                num_quantizers=q.num_quantizers,
+                codes=_codes_label(q),
+                bits_per_frame=q.bits_per_frame,
+                kbps=bitrate_kbps(q.bits_per_frame, fps),
+                utilization=summ["utilization"],
+                utilization_per_layer=summ["utilization_per_layer"],
+                perplexity=summ["perplexity"],
+                mse=mse,
+                rel_mse=rel,
+                fit_seconds=fit_s,
+                params=sum(p.numel() for p in q.parameters()),
+                cfg=dict(overrides),
+            )
+        )
     return out
 
 
@@ -222,15 +235,36 @@ def _fmt_layers(util: list[float], max_shown: int = 4) -> str:
 
 def format_table(rows: list[TableRow], fps: float = VIDEO_FPS) -> str:
     """Plain-text table (also valid Markdown)."""
-    head = ["Method", "G", "R", "Codes", "bits/frame", f"kbps@{fps:g}", "Util.%", "Util.% per layer",
-            "Perplexity", "MSE", "rel.MSE"]
+    head = [
+        "Method",
+        "G",
+        "R",
+        "Codes",
+        "bits/frame",
+        f"kbps@{fps:g}",
+        "Util.%",
+        "Util.% per layer",
+        "Perplexity",
+        "MSE",
+        "rel.MSE",
+    ]
     lines = [head]
     for r in rows:
-        lines.append([
-            r.label, str(r.groups), str(r.num_quantizers), r.codes, f"{r.bits_per_frame:.1f}", f"{r.kbps:.2f}",
-            f"{100 * r.utilization:.2f}", _fmt_layers(r.utilization_per_layer), f"{r.perplexity:.1f}",
-            f"{r.mse:.4f}", f"{r.rel_mse:.4f}",
-        ])
+        lines.append(
+            [
+                r.label,
+                str(r.groups),
+                str(r.num_quantizers),
+                r.codes,
+                f"{r.bits_per_frame:.1f}",
+                f"{r.kbps:.2f}",
+                f"{100 * r.utilization:.2f}",
+                _fmt_layers(r.utilization_per_layer),
+                f"{r.perplexity:.1f}",
+                f"{r.mse:.4f}",
+                f"{r.rel_mse:.4f}",
+            ]
+        )
     widths = [max(len(line[j]) for line in lines) for j in range(len(head))]
     fmt = lambda line: "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"

@@ -12,15 +12,15 @@ Per group (input ``x_g``, ``dim_per_group`` channels), with ``C = len(levels)``:
 Variants (``preset=``), following the version history of vector-quantize-pytorch's ``residual_fsq.py``
 (see docs in ``/work/shared/design/architecture-notes.md`` §2.5):
 
-=====================  ===========================================  =====================  ==========================
-preset                 lucidrains window                            ``res_0``              ``s_r`` / per-layer FSQ
-=====================  ===========================================  =====================  ==========================
-``"vqtalker"``         (this project's default; paper era math)     ``z``                  ``(L-1)^-r`` / standard
-``"lucidrains-2023"``  Nov 2023 - Oct 2024 (<= ~1.18; AAAI-25 era)  ``FSQ.bound(z)``       ``(L-1)^-r`` / standard
-``"lucidrains-2024"``  Oct 2024 - Nov 2025                          ``z``                  ``(L-1)^-r`` / standard
-``"lucidrains-1.32"``  >= Nov 2025 (1.26+, incl. the pinned 1.32.0) ``tanh(z/c)*c``,       ``L^-r`` / symmetric,
-                                                                    ``c = 1 + 1/(L-1)``    hard clamp
-=====================  ===========================================  =====================  ==========================
+=====================  =========================================  ================  =====================
+preset                 lucidrains window                          ``res_0``         ``s_r``, layer FSQ
+=====================  =========================================  ================  =====================
+``"vqtalker"``         (project default; paper-era math)          ``z``             ``(L-1)^-r``, standard
+``"lucidrains-2023"``  Nov 2023 - Oct 2024 (<= ~1.18; AAAI era)   ``FSQ.bound(z)``  ``(L-1)^-r``, standard
+``"lucidrains-2024"``  Oct 2024 - Nov 2025                        ``z``             ``(L-1)^-r``, standard
+``"lucidrains-1.32"``  >= Nov 2025 (1.26+, incl. pinned 1.32.0)   ``tanh(z/c)*c``   ``L^-r``, symmetric
+                                                                  c = 1+1/(L-1)     with hard clamp
+=====================  =========================================  ================  =====================
 
 The ``"lucidrains-1.32"`` preset reproduces ``vector_quantize_pytorch==1.32.0``'s ``GroupedResidualFSQ``
 with its defaults (``bound_hard_clamp=True``) bit for bit on the indices (see
@@ -60,7 +60,9 @@ def _resolve_preset(preset: str | None, overrides: dict) -> dict:
     cfg = dict(RESIDUAL_FSQ_PRESETS["vqtalker"])
     if preset is not None:
         if preset not in RESIDUAL_FSQ_PRESETS:
-            raise ValueError(f"unknown residual FSQ preset {preset!r}; choose from {sorted(RESIDUAL_FSQ_PRESETS)}")
+            raise ValueError(
+                f"unknown residual FSQ preset {preset!r}; choose from {sorted(RESIDUAL_FSQ_PRESETS)}"
+            )
         cfg.update(RESIDUAL_FSQ_PRESETS[preset])
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     return cfg
@@ -320,7 +322,9 @@ class GroupResidualFSQ(nn.Module):
 
     def _check_input(self, x: Tensor) -> None:
         if x.ndim not in (2, 3) or x.shape[-1] != self.dim:
-            raise ValueError(f"GroupResidualFSQ expects [B, T, {self.dim}] or [B, {self.dim}], got {tuple(x.shape)}")
+            raise ValueError(
+                f"GroupResidualFSQ expects [B, T, {self.dim}] or [B, {self.dim}], got {tuple(x.shape)}"
+            )
 
     def _project_in(self, x: Tensor) -> Tensor:
         chunks = x.chunk(self.groups, dim=-1)
@@ -334,7 +338,9 @@ class GroupResidualFSQ(nn.Module):
         if self.project_out is None:
             return codes.flatten(-2)
         dtype = self.project_out[0].weight.dtype
-        outs = [F.linear(codes[..., g, :].to(dtype), m.weight, m.bias) for g, m in enumerate(self.project_out)]
+        outs = [
+            F.linear(codes[..., g, :].to(dtype), m.weight, m.bias) for g, m in enumerate(self.project_out)
+        ]
         return torch.cat(outs, dim=-1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -348,8 +354,10 @@ class GroupResidualFSQ(nn.Module):
         """``indices[B, T, R, G]`` (or ``[B, R, G]``) -> quantized ``[B, T, dim]`` (or ``[B, dim]``) using the
         first ``n_layers`` residual layers (None = all): coarse-to-fine decoding."""
         if indices.ndim not in (3, 4) or indices.shape[-1] != self.groups:
-            raise ValueError(f"expected indices [B, T, R, {self.groups}] or [B, R, {self.groups}], "
-                             f"got {tuple(indices.shape)}")
+            raise ValueError(
+                f"expected indices [B, T, R, {self.groups}] or [B, R, {self.groups}], "
+                f"got {tuple(indices.shape)}"
+            )
         if indices.dtype.is_floating_point:
             raise ValueError("indices must be an integer tensor")
         out = self.rfsq.codes_from_indices(indices.transpose(-1, -2), n_layers)  # [..., G, C]

@@ -46,7 +46,9 @@ class CodebookStats:
         if self.groups == 1 and (idx.ndim == 1 or idx.shape[-1] == self.num_quantizers):
             idx = idx.unsqueeze(-1)
         if idx.ndim < 2 or idx.shape[-2:] != (self.num_quantizers, self.groups):
-            raise ValueError(f"expected indices [..., {self.num_quantizers}, {self.groups}], got {tuple(indices.shape)}")
+            raise ValueError(
+                f"expected indices [..., {self.num_quantizers}, {self.groups}], got {tuple(indices.shape)}"
+            )
         if idx.numel() and int(idx.max()) >= self.codebook_size:
             raise ValueError(f"index {int(idx.max())} >= codebook size {self.codebook_size}")
         flat = idx.reshape(-1, self.num_quantizers * self.groups)  # [N, R*G]
@@ -72,7 +74,7 @@ class CodebookStats:
         return (self.counts > 0).double().mean(-1)
 
     def perplexity(self) -> Tensor:
-        """``exp(entropy)`` of the code distribution per (layer, group), ``[R, G]`` (NaN if nothing counted)."""
+        """``exp(entropy)`` of the code distribution per (layer, group), ``[R, G]`` (NaN if empty)."""
         c = self.counts.double()
         total = c.sum(-1, keepdim=True)
         p = c / total

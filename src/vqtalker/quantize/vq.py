@@ -15,8 +15,8 @@ Codebook learning (per :class:`VectorQuantizer`):
 * ``ema=False``: the codebook is an ``nn.Parameter`` learned by gradient through the codebook loss
   ``||sg(x) - q||^2`` (added to the commitment loss).
 
-The loss of a forward (sum over residual layers of the mean over channels) is kept in ``.commit_loss`` and returned
-as a third value with ``forward(x, return_loss=True)``.
+The loss of a forward (sum over residual layers of the mean over channels) is kept in
+``.commit_loss`` and returned as a third value with ``forward(x, return_loss=True)``.
 
 Initialisation: with ``data_init=True`` (default) the codebook is set, on the first training forward, to
 random vectors of that batch (a cheap stand-in for k-means init); otherwise it stays ``N(0, 1/D)``.
@@ -83,7 +83,9 @@ class VectorQuantizer(nn.Module):
         mask = (torch.arange(self.dim).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1)).float()  # [G, D]
         self.register_buffer("channel_mask", mask, persistent=False)
         self.num_channels = int(sum(sizes))
-        embed = torch.randn(self.groups, self.codebook_size, self.dim) / math.sqrt(self.dim) * mask.unsqueeze(1)
+        embed = (
+            torch.randn(self.groups, self.codebook_size, self.dim) / math.sqrt(self.dim) * mask.unsqueeze(1)
+        )
         if self.ema:
             self.register_buffer("embed", embed)
         else:
@@ -137,7 +139,7 @@ class VectorQuantizer(nn.Module):
         n_codes = self.groups * self.codebook_size
         counts = torch.bincount(keys, minlength=n_codes).to(x.dtype).view(self.groups, self.codebook_size)
         embed_sum = torch.zeros(n_codes, self.dim, dtype=x.dtype, device=x.device)
-        embed_sum.index_add_(0, keys, x.reshape(-1, self.dim))
+        embed_sum.scatter_add_(0, keys.unsqueeze(-1).expand(-1, self.dim), x.reshape(-1, self.dim))
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_avg.mul_(self.decay).add_(embed_sum.view_as(self.embed_avg), alpha=1 - self.decay)
         n = self.cluster_size.sum(-1, keepdim=True)
@@ -206,15 +208,18 @@ class GroupResidualVQ(nn.Module):
         self.group_sizes = [len(c) for c in torch.arange(dim).tensor_split(groups)]
         self.group_dim = max(self.group_sizes)
         self.layers = nn.ModuleList(
-            VectorQuantizer(self.group_dim, codebook_size, groups=groups, group_sizes=self.group_sizes,
-                            **vq_kwargs)
+            VectorQuantizer(
+                self.group_dim, codebook_size, groups=groups, group_sizes=self.group_sizes, **vq_kwargs
+            )
             for _ in range(num_quantizers)
         )
         self.commit_loss: Tensor | None = None
 
     def extra_repr(self) -> str:
-        return (f"dim={self.dim}, groups={self.groups}, num_quantizers={self.num_quantizers}, "
-                f"codebook_size={self.codebook_size}")
+        return (
+            f"dim={self.dim}, groups={self.groups}, num_quantizers={self.num_quantizers}, "
+            f"codebook_size={self.codebook_size}"
+        )
 
     @property
     def bits_per_frame(self) -> float:
@@ -235,8 +240,9 @@ class GroupResidualVQ(nn.Module):
 
     def forward(self, x: Tensor, return_loss: bool = False):
         if x.ndim not in (2, 3) or x.shape[-1] != self.dim:
-            raise ValueError(f"{type(self).__name__} expects [B, T, {self.dim}] or [B, {self.dim}], "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects [B, T, {self.dim}] or [B, {self.dim}], got {tuple(x.shape)}"
+            )
         lead = x.shape[:-1]
         flat = x.reshape(-1, self.dim).float()
         residual = self._split(flat)
@@ -258,10 +264,12 @@ class GroupResidualVQ(nn.Module):
         return quantized, idx.to(self.index_dtype)
 
     def decode(self, indices: Tensor, n_layers: int | None = None) -> Tensor:
-        """``indices[B, T, R, G]`` (or ``[B, R, G]``) -> ``[B, T, dim]`` from the first ``n_layers`` layers."""
+        """``indices[B, T, R, G]`` (or ``[B, R, G]``) -> ``[B, T, dim]`` from the first ``n_layers``."""
         if indices.ndim not in (3, 4) or indices.shape[-1] != self.groups:
-            raise ValueError(f"expected indices [B, T, R, {self.groups}] or [B, R, {self.groups}], "
-                             f"got {tuple(indices.shape)}")
+            raise ValueError(
+                f"expected indices [B, T, R, {self.groups}] or [B, R, {self.groups}], "
+                f"got {tuple(indices.shape)}"
+            )
         r_avail = indices.shape[-2]
         k = r_avail if n_layers is None else int(n_layers)
         if not 1 <= k <= min(r_avail, self.num_quantizers):
@@ -295,15 +303,25 @@ class GVQ(GroupResidualVQ):
 class RVQ(GroupResidualVQ):
     """Residual VQ (Table 3: 32 layers x 1024 codes, 8 kbps)."""
 
-    def __init__(self, dim: int = 120, num_quantizers: int = 32, codebook_size: int = 1024, **vq_kwargs) -> None:
-        super().__init__(dim, groups=1, num_quantizers=num_quantizers, codebook_size=codebook_size, **vq_kwargs)
+    def __init__(
+        self, dim: int = 120, num_quantizers: int = 32, codebook_size: int = 1024, **vq_kwargs
+    ) -> None:
+        super().__init__(
+            dim, groups=1, num_quantizers=num_quantizers, codebook_size=codebook_size, **vq_kwargs
+        )
 
 
 class GRVQ(GroupResidualVQ):
     """Grouped residual VQ (Table 3: 12 groups x 4 layers x 1024 codes, 12 kbps)."""
 
     def __init__(
-        self, dim: int = 120, groups: int = 12, num_quantizers: int = 4, codebook_size: int = 1024, **vq_kwargs
+        self,
+        dim: int = 120,
+        groups: int = 12,
+        num_quantizers: int = 4,
+        codebook_size: int = 1024,
+        **vq_kwargs,
     ) -> None:
-        super().__init__(dim, groups=groups, num_quantizers=num_quantizers, codebook_size=codebook_size,
-                         **vq_kwargs)
+        super().__init__(
+            dim, groups=groups, num_quantizers=num_quantizers, codebook_size=codebook_size, **vq_kwargs
+        )
