@@ -154,3 +154,12 @@ def test_grow_copies_shared_resolution_weights_exactly(kind):
         assert any(k.startswith("renderer.levels.64.") for k in new)
         x = torch.randn(1, 3, 64, 64)
         assert big(x, x)["image"].shape == (1, 3, 64, 64)
+
+
+def test_fast_upsample_equals_upfirdn_reference():
+    from vqtalker.motion.ops import Upsample, make_kernel, upfirdn2d
+
+    x = torch.randn(2, 3, 9, 9)
+    ref = upfirdn2d(x, make_kernel((1, 3, 3, 1)) * 4, up=2, pad=(2, 1))
+    assert Upsample().fast
+    assert torch.allclose(Upsample()(x), ref, atol=1e-6)

@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the synthetic signal and the fits (default 0)"
     )
-    p.add_argument("--steps", type=int, default=None, help="fit steps per quantizer (default 200; quick: 3)")
+    p.add_argument("--steps", type=int, default=None, help="fit steps per quantizer (default 300; quick: 3)")
     p.set_defaults(func=run)
 
 
@@ -32,7 +32,7 @@ def run(args) -> int:
     from vqtalker.errors import VQTalkerError
     from vqtalker.quantize.report import format_table, paper_bitrate_check, quantizer_table
 
-    steps = args.steps if args.steps is not None else (3 if args.quick else 200)
+    steps = args.steps if args.steps is not None else (3 if args.quick else 300)
     if steps < 0:
         raise VQTalkerError("--steps must be >= 0")
     sizes = (

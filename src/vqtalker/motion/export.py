@@ -68,5 +68,6 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
     try:
         G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
     except RuntimeError as exc:
-        raise VQTalkerError(f"{path}: weights do not match config {cfg.name} ({str(exc).splitlines()[0]})") from exc
+        first = str(exc).splitlines()[0]
+        raise VQTalkerError(f"{path}: weights do not match config {cfg.name} ({first})") from exc
     return G.to(device).eval()

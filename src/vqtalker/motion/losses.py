@@ -24,7 +24,8 @@ from torch import nn
 from vqtalker.errors import MissingWeightsError, VQTalkerError
 
 # torchvision's vgg19().features layout: (out_channels or "M" for max-pool)
-_VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512]
+_VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+              512, 512, 512, 512, "M", 512, 512, 512, 512]
 _VGG_SLICES = [(0, 2), (2, 7), (7, 12), (12, 21), (21, 30)]  # relu1_1 … relu5_1
 
 
@@ -81,7 +82,8 @@ class VGG19Features(nn.Module):
         if not path or not os.path.isfile(path):
             raise MissingWeightsError(
                 f"VGG19 weights not found at {path!r}: give a local safetensors file converted from "
-                "torchvision's vgg19 (keys features.N.weight/bias), or use --perceptual fm (the offline default)"
+                "torchvision's vgg19 (keys features.N.weight/bias), or use --perceptual fm "
+                "(the offline default)"
             )
         from safetensors.torch import load_file
 

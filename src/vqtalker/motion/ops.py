@@ -101,8 +101,24 @@ class Upsample(nn.Module):
         p = k.shape[0] - factor
         self.pad = ((p + 1) // 2 + factor - 1, p // 2)
 
+        self.fast = tuple(kernel) == (1, 3, 3, 1) and factor == 2
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast:
+            return upsample2x_1331(x)
         return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
+
+
+def upsample2x_1331(x: torch.Tensor) -> torch.Tensor:
+    """Exactly ``upfirdn2d(x, 4·blur[1,3,3,1], up=2, pad=(2, 1))`` in polyphase form (zero borders):
+    per axis ``out[2m] = ¾x[m] + ¼x[m−1]``, ``out[2m+1] = ¾x[m] + ¼x[m+1]``. ~4× faster on CPU than the
+    zero-insertion + depthwise-conv route for the few-channel flow / RGB skips."""
+    xp = F.pad(x, (1, 1))
+    c = 0.75 * xp[..., 1:-1]
+    x = torch.stack((c + 0.25 * xp[..., :-2], c + 0.25 * xp[..., 2:]), dim=-1).flatten(-2)
+    xp = F.pad(x, (0, 0, 1, 1))
+    c = 0.75 * xp[..., 1:-1, :]
+    return torch.stack((c + 0.25 * xp[..., :-2, :], c + 0.25 * xp[..., 2:, :]), dim=-2).flatten(-3, -2)
 
 
 class EqualConv2d(nn.Module):
@@ -259,7 +275,8 @@ class ToRGB(nn.Module):
 
 
 def identity_grid(size: int, batch: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Identity sampling grid ``[B, H, W, 2]`` (x, y) in ``[-1, 1]`` for ``grid_sample(align_corners=True)``."""
+    """Identity sampling grid ``[B, H, W, 2]`` (x, y) in ``[-1, 1]`` for ``grid_sample(align_corners=True)``.
+    """
     lin = torch.linspace(-1.0, 1.0, size, device=device, dtype=dtype)
     gy, gx = torch.meshgrid(lin, lin, indexing="ij")
     return torch.stack((gx, gy), dim=-1).unsqueeze(0).expand(batch, -1, -1, -1)

@@ -42,5 +42,6 @@ class SyntheticPairs(Dataset):
         hue = torch.rand(3, generator=torch.Generator().manual_seed(1000 + i % self.n_id)) * 2 - 1
         p = torch.rand(2, 4, generator=g)
         src, _, _ = _face(self.size, (p[0, 0] - 0.5) * 0.3, (p[0, 1] - 0.5) * 0.2, p[0, 2], p[0, 3], hue)
-        tgt, eye, mouth = _face(self.size, (p[1, 0] - 0.5) * 0.3, (p[1, 1] - 0.5) * 0.2, p[1, 2], p[1, 3], hue)
+        tgt, eye, mouth = _face(self.size, (p[1, 0] - 0.5) * 0.3, (p[1, 1] - 0.5) * 0.2, p[1, 2], p[1, 3],
+                                hue)
         return {"source": src, "target": tgt, "eye_mask": eye, "mouth_mask": mouth}

@@ -53,7 +53,8 @@ def to_model_frames(frames, size: int) -> torch.Tensor:
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
     """``[T, 3, S, S]`` in [-1, 1] → ``uint8 [T, S, S, 3]``."""
-    return ((frames.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    x = ((frames.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 class MotionTokenizer(torch.nn.Module):
@@ -99,8 +100,8 @@ class MotionTokenizer(torch.nn.Module):
 
     @torch.no_grad()
     def encode_source(self, image) -> SourceState:
-        """Reference image (``[3, S, S]`` / ``[1, 3, S, S]`` float or ``uint8 [S, S, 3]``) → :class:`SourceState`
-        with batch 1 (``f_g [1, L]``, ``f_s [1, 120]``, skip features)."""
+        """Reference image (``[3, S, S]`` / ``[1, 3, S, S]`` float or ``uint8 [S, S, 3]``) →
+        :class:`SourceState` with batch 1 (``f_g [1, L]``, ``f_s [1, 120]``, skip features)."""
         x = self._prep(image)
         if x.shape[0] != 1:
             raise VQTalkerError(f"encode_source expects one image, got {x.shape[0]}")

@@ -78,7 +78,7 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
     generator.eval()
     stats = CodebookStats.for_quantizer(generator.quantizer)
     ssims, psnrs, l1s = [], [], []
-    first = None
+    picks = []
     for i, batch in enumerate(loader):
         if i >= max_batches:
             break
@@ -90,8 +90,8 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
         psnrs.append(psnr(img, tgt))
         l1s.append((img.clamp(-1, 1) - tgt).abs().flatten(1).mean(1))
         stats.update(out["indices"])
-        if first is None:
-            first = (src[:4].cpu(), tgt[:4].cpu(), img[:4].cpu())
+        if len(picks) < 8:  # first item of each batch: the grid spans the held-out clips
+            picks.append((src[:1].cpu(), tgt[:1].cpu(), img[:1].cpu()))
     generator.train(was_training)
     if not ssims:
         return {}
@@ -102,8 +102,8 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
         res[f"util_l{r + 1}"] = u
     for r, p in enumerate(summ["perplexity_per_layer"]):
         res[f"ppl_l{r + 1}"] = p
-    if grid_path is not None and first is not None:
-        save_grid(grid_path, *first)
+    if grid_path is not None and picks:
+        save_grid(grid_path, *(torch.cat(col) for col in zip(*picks)))
     return res
 
 
@@ -469,7 +469,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: no validation set ({exc})", file=sys.stderr)
     opts = TrainOptions(
         config=args.config, out=args.out, steps=args.steps, batch=args.batch, lr=args.lr, d_lr=args.d_lr,
-        accum=args.accum, betas=tuple(args.betas), ckpt_every=args.ckpt_every, keep=args.keep, val_every=args.val_every,
+        accum=args.accum, betas=tuple(args.betas), ckpt_every=args.ckpt_every, keep=args.keep,
+        val_every=args.val_every,
         val_batches=args.val_batches, log_every=args.log_every, resume=args.resume, init=args.init,
         ema_decay=args.ema_decay, seed=args.seed, device=args.device, amp=not args.no_amp,
         threads=args.threads, perceptual=args.perceptual, vgg_weights=args.vgg_weights,

@@ -15,9 +15,9 @@ from vqtalker.training.checkpoint import (
     optimizer_state_to_tensors,
     save_checkpoint,
 )
+from vqtalker.training.curves import MetricsLogger, plot_metrics
 from vqtalker.training.distributed import DistContext, init_distributed
 from vqtalker.training.ema import EMA
-from vqtalker.training.curves import MetricsLogger, plot_metrics
 
 __all__ = [
     "EMA",
