@@ -4,7 +4,8 @@
 Workload: a 60-s, 25-fps sequence (1500 frames x 120-d), paper configuration (12 groups x 4 layers x 5^4).
 "ours" = vqtalker.quantize.GroupResidualFSQ(preset="lucidrains-1.32") (same math as the reference) and
 the default preset; "lucidrains" = vector_quantize_pytorch.GroupedResidualFSQ (1.32.0 here). Eval mode,
-no grad. Prints frames/s (median of --repeats timed runs after warm-up), the ratio, and parameter counts.
+no grad. Prints frames/s (median of --repeats interleaved timed runs after warm-up), the ratio,
+and parameter counts.
 
     .venv/bin/python scripts/bench_quantize.py [--threads 1] [--repeats 20]
 """
@@ -18,15 +19,18 @@ import time
 import torch
 
 
-def bench(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
+def bench_interleaved(fns: dict, repeats: int, warmup: int = 3) -> dict:
+    """Median seconds per call of each function, timed round-robin so load changes hit all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main() -> int:
@@ -66,10 +70,14 @@ def main() -> int:
     )
     results = {}
     with torch.inference_mode():
-        for name, (enc, dec, module) in impls.items():
+        fns = {}
+        for name, (enc, dec, _module) in impls.items():
             _, idx = enc()
-            t_enc = bench(enc, args.repeats)
-            t_dec = bench(lambda dec=dec, idx=idx: dec(idx), args.repeats)
+            fns[(name, "enc")] = enc
+            fns[(name, "dec")] = lambda dec=dec, idx=idx: dec(idx)
+        med = bench_interleaved(fns, args.repeats)
+        for name, (_enc, _dec, module) in impls.items():
+            t_enc, t_dec = med[(name, "enc")], med[(name, "dec")]
             t_both = t_enc + t_dec
             params = sum(p.numel() for p in module.parameters())
             results[name] = (args.frames / t_enc, args.frames / t_dec, args.frames / t_both)

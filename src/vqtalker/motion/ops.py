@@ -220,21 +220,26 @@ class ModulatedConv2d(nn.Module):
             p = (len(blur_kernel) - factor) - (kernel_size - 1)
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward_raw(self, x: torch.Tensor, style: torch.Tensor):
+        """Modulated (and, if ``upsample``, blurred) conv output *before* demodulation, and the per-sample
+        demodulation factors ``d [B, out]`` (None without demodulation). Blur and ``×d`` commute (``d`` is
+        constant per channel), which lets :class:`StyledConv` fuse ``×d``, bias and activation."""
         s = self.modulation(style)  # [B, in]
         w = self.weight[0] * self.scale  # [out, in, k, k]
         x = x * s[:, :, None, None].to(x.dtype)
         if self.upsample:
-            x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=0)
+            x = self.blur(F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=0))
         else:
             x = F.conv2d(x, w, padding=self.padding)
+        d = None
         if self.demodulate:
             wsq = w.float().pow(2).sum(dim=(2, 3))  # [out, in]
             d = torch.rsqrt(s.float().pow(2) @ wsq.t() + 1e-8)  # [B, out]
-            x = x * d[:, :, None, None].to(x.dtype)
-        if self.upsample:
-            x = self.blur(x)
-        return x
+        return x, d
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        x, d = self.forward_raw(x, style)
+        return x if d is None else x * d[:, :, None, None].to(x.dtype)
 
     def extra_repr(self) -> str:
         return (f"{self.in_ch}, {self.out_ch}, k={self.kernel_size}, demodulate={self.demodulate}, "
@@ -252,7 +257,13 @@ class StyledConv(nn.Module):
         self.act = FusedLeakyReLU(out_ch)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.act(self.conv(x, style))
+        # fused: lrelu(x·d + b)·√2 == lrelu(x·(d√2) + b√2)  (leaky ReLU is positively homogeneous)
+        y, d = self.conv.forward_raw(x, style)
+        b = (self.act.bias * _SQRT2).view(1, -1, 1, 1).to(y.dtype)
+        y = torch.addcmul(b, y, (d * _SQRT2)[:, :, None, None].to(y.dtype))
+        if not torch.is_grad_enabled():
+            return F.leaky_relu_(y, 0.2)
+        return F.leaky_relu(y, 0.2)
 
 
 class ToRGB(nn.Module):
@@ -301,11 +312,19 @@ class ToFlow(nn.Module):
     ``o = ModConv(C→3, 1×1, no demod)(y, w) + b (+ up(o_prev))``; ``offset = tanh(o[:, :2])``,
     ``mask = sigmoid(o[:, 2:])``; ``F_warp = warp(F_enc, offset) · mask``; decoder feature for the next level
     ``y' = F_warp + y · (1 − mask)``. Returns ``(F_warp, y', o)``.
+
+    ``zero_init=True`` (default) starts the head at the identity warp with mask ½ (conv weight zero), so
+    copying the source is available from the first step; LIA initialises it randomly (N(0, 1)), which
+    starts from large random displacements and converges much more slowly on a short CPU budget.
     """
 
-    def __init__(self, in_ch: int, style_dim: int, blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+    def __init__(self, in_ch: int, style_dim: int, blur_kernel: Sequence[float] = (1, 3, 3, 1),
+                 zero_init: bool = True):
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
+        if zero_init:
+            with torch.no_grad():
+                self.conv.weight.zero_()
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
         self.upsample = Upsample(blur_kernel)
 
