@@ -10,6 +10,16 @@ from vqtalker.motion.model import build_discriminator, build_generator, count_pa
 from vqtalker.motion.ops import ToFlow, warp
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models: one thread is faster, and avoids spin-waiting on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+
 def _tiny(size=32, **kw):
     return get_config("tiny-32", size=size, **kw)
 

@@ -14,6 +14,16 @@ from vqtalker.motion.synthetic import SyntheticPairs
 from vqtalker.motion.tokenizer import MotionTokenizer
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models: one thread is faster, and avoids spin-waiting on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     torch.manual_seed(0)

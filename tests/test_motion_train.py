@@ -17,6 +17,16 @@ from vqtalker.motion.synthetic import SyntheticPairs
 from vqtalker.motion.train import TrainOptions, train_stage1
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models: one thread is faster, and avoids spin-waiting on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+
 def _opts(tmp_path, **kw):
     base = dict(config="tiny-32", out=str(tmp_path / "run"), steps=4, batch=2, ckpt_every=2, val_every=1000,
                 log_every=1, threads=1, val_batches=1)

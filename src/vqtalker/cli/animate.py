@@ -77,12 +77,9 @@ def run(args) -> int:
     if args.temperature < 0 or args.top_k < 0:
         raise VQTalkerError("--temperature and --top-k must be >= 0")
 
-    import torch
-
     from vqtalker.pipeline import TalkingHeadPipeline
     from vqtalker.utils import pick_device
 
-    torch.set_grad_enabled(False)
     pipe = TalkingHeadPipeline.from_pretrained(
         args.weights,
         stage1=args.stage1,

@@ -71,3 +71,39 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu", 
         first = str(exc).splitlines()[0]
         raise VQTalkerError(f"{path}: weights do not match config {cfg.name} ({first})") from exc
     return G.to(device).eval()
+
+
+def training_clips_table(prepared_roots: list[str | os.PathLike], splits=("train",),
+                         manifest: str | os.PathLike | None = None) -> list[dict]:
+    """Clips of prepared datasets (``index.json``) used for training, joined with the raw data's
+    ``MANIFEST.tsv`` (source repository, licence, notes) when given. Used to write model cards."""
+    import csv
+
+    man = {}
+    if manifest and Path(manifest).is_file():
+        with open(manifest, newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                man[row["file"]] = row
+    rows = []
+    for root in prepared_roots:
+        index = json.loads((Path(root) / "index.json").read_text())
+        top = Path(root).name
+        for c in index["clips"]:
+            if c["split"] not in splits:
+                continue
+            m = man.get(f"{top}/{c.get('source', '')}", {})
+            rows.append({"clip": c["id"], "dataset": top, "frames": c["num_frames"],
+                         "source_repo": m.get("source_repo", "?"),
+                         "license": m.get("license", c.get("license")),
+                         "notes": m.get("notes", "")})
+    return rows
+
+
+def research_only(rows: list[dict]) -> bool:
+    """True if any clip's licence or notes mark it non-commercial / no-derivatives / research-only."""
+    keys = ("nc", "non-commercial", "noncommercial", "research", "-nd", "no license", "none")
+    for r in rows:
+        text = f"{r.get('license', '')} {r.get('notes', '')}".lower()
+        if any(k in text for k in keys):
+            return True
+    return False

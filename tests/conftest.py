@@ -1,0 +1,15 @@
+"""Suite-wide guards: tests must not leak global torch state into each other."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _no_global_grad_leak():
+    """Fail a test that leaves autograd globally disabled (a CLI or library call must use a context)."""
+    threads = torch.get_num_threads()
+    yield
+    leaked = not torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
+    torch.set_num_threads(threads)
+    assert not leaked, "test left torch autograd globally disabled"
