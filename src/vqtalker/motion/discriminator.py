@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from vqtalker.motion.config import MotionConfig
-from vqtalker.motion.ops import ConvLayer, EqualLinear, ResBlock
+from vqtalker.motion.ops import ConvLayer, EqualLinear, downsample_pyramid
 
 
 class Discriminator(nn.Module):
@@ -21,11 +21,7 @@ class Discriminator(nn.Module):
         self.cfg = cfg
         ch, bk, s = cfg.disc_channels, cfg.blur_kernel, cfg.size
         self.stem = ConvLayer(3, ch(s), 1, blur_kernel=bk)
-        self.blocks = nn.ModuleDict()
-        res = s
-        while res > 4:
-            self.blocks[str(res // 2)] = ResBlock(ch(res), ch(res // 2), blur_kernel=bk)
-            res //= 2
+        self.blocks = downsample_pyramid(s, ch, bk)
         self.final_conv = ConvLayer(ch(4) + 1, ch(4), 3, blur_kernel=bk)
         self.final_linear = nn.Sequential(
             EqualLinear(ch(4) * 16, ch(4), activation="fused_lrelu"), EqualLinear(ch(4), 1)

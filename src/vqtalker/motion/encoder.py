@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from vqtalker.motion.config import MotionConfig
-from vqtalker.motion.ops import ConvLayer, EqualConv2d, EqualLinear, ResBlock
+from vqtalker.motion.ops import ConvLayer, EqualConv2d, EqualLinear, downsample_pyramid
 
 
 class ImageEncoder(nn.Module):
@@ -25,11 +25,7 @@ class ImageEncoder(nn.Module):
         self.cfg = cfg
         s, ch, bk = cfg.size, cfg.channels, cfg.blur_kernel
         self.stem = ConvLayer(3, ch(s), 1, blur_kernel=bk)
-        self.blocks = nn.ModuleDict()
-        res = s
-        while res > 4:
-            self.blocks[str(res // 2)] = ResBlock(ch(res), ch(res // 2), blur_kernel=bk)
-            res //= 2
+        self.blocks = downsample_pyramid(s, ch, bk)
         self.final = EqualConv2d(ch(4), cfg.latent_dim, 4, padding=0, bias=False)
         if cfg.hal:
             self.hal_proj = nn.ModuleDict()

@@ -196,6 +196,21 @@ class ResBlock(nn.Module):
         return (self.conv2(self.conv1(x)) + self.skip(x)) / _SQRT2
 
 
+def downsample_pyramid(size: int, channels, blur_kernel) -> nn.ModuleDict:
+    """Residual blocks halving ``size`` down to 4×4, keyed by their *output* resolution.
+
+    ``channels(res)`` gives the width at resolution ``res``; block ``str(r)`` maps
+    ``[B, channels(2r), 2r, 2r] -> [B, channels(r), r, r]``. Shared by the encoder and the discriminator;
+    keying by resolution (not list index) is what lets a model grow 128 → 256 → 512.
+    """
+    blocks = nn.ModuleDict()
+    res = size
+    while res > 4:
+        blocks[str(res // 2)] = ResBlock(channels(res), channels(res // 2), blur_kernel=blur_kernel)
+        res //= 2
+    return blocks
+
+
 class ModulatedConv2d(nn.Module):
     """Style-modulated convolution ``[B, in, H, W], w [B, style_dim] -> [B, out, H', W']``.
 
