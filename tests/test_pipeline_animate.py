@@ -77,26 +77,27 @@ def test_pipeline_output_shapes_and_determinism(weights, inputs, tmp_path):
     assert np.allclose(a.controls["pose"], 10.0) and a.controls["pose"].shape == (t, 3)
 
 
+def _animate_argv(image, audio, out, *extra) -> list[str]:
+    """``vqtalker animate`` argv for the in-process CLI tests."""
+    return ["animate", "--image", str(image), "--audio", str(audio), "-o", str(out), *map(str, extra)]
+
+
 def test_animate_cli_writes_tagged_mp4_with_audio(weights, inputs, tmp_path, capsys):
     from vqtalker.cli import main
     from vqtalker.io.video import is_tagged_synthetic, read_video
 
     out = tmp_path / "out.mp4"
     rc = main(
-        [
-            "animate",
-            "--image",
+        _animate_argv(
             str(inputs / "face.png"),
-            "--audio",
             str(inputs / "speech.wav"),
-            "-o",
             str(out),
             "--weights",
             str(weights),
             "--no-crop",
             "--seed",
             "3",
-        ]
+        )
     )
     assert rc == 0, capsys.readouterr().err
     assert is_tagged_synthetic(out)
@@ -113,35 +114,23 @@ def test_missing_weights_is_one_line_and_leaves_no_file(weights, inputs, tmp_pat
 
     out = tmp_path / "never.mp4"
     rc = main(
-        [
-            "animate",
-            "--image",
+        _animate_argv(
             str(inputs / "face.png"),
-            "--audio",
             str(inputs / "speech.wav"),
-            "-o",
             str(out),
             "--stage1",
             str(weights / "stage1.safetensors"),
             "--stage2",
             str(tmp_path / "nope.safetensors"),
-        ]
+        )
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1
     assert err[0].startswith("error: stage-2 weights not found") and "vqtalker train stage2" in err[0]
     rc = main(
-        [
-            "animate",
-            "--image",
-            str(inputs / "face.png"),
-            "--audio",
-            str(inputs / "speech.wav"),
-            "-o",
-            str(out),
-            "--weights",
-            str(tmp_path),
-        ]
+        _animate_argv(
+            str(inputs / "face.png"), str(inputs / "speech.wav"), str(out), "--weights", str(tmp_path)
+        )
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert (
@@ -160,35 +149,13 @@ def test_bad_inputs_fail_cleanly(weights, inputs, tmp_path, capsys):
     bad = tmp_path / "notimage.png"
     bad.write_bytes(b"not an image")
     rc = main(
-        [
-            "animate",
-            "--image",
-            str(bad),
-            "--audio",
-            str(inputs / "speech.wav"),
-            "-o",
-            str(out),
-            "--weights",
-            str(weights),
-            "--no-crop",
-        ]
+        _animate_argv(str(bad), str(inputs / "speech.wav"), str(out), "--weights", str(weights), "--no-crop")
     )
     assert rc == 2 and "cannot read" in capsys.readouterr().err
     short = tmp_path / "short.wav"
     sf.write(short, np.zeros(300, np.float32), 16000)
     rc = main(
-        [
-            "animate",
-            "--image",
-            str(inputs / "face.png"),
-            "--audio",
-            str(short),
-            "-o",
-            str(out),
-            "--weights",
-            str(weights),
-            "--no-crop",
-        ]
+        _animate_argv(str(inputs / "face.png"), str(short), str(out), "--weights", str(weights), "--no-crop")
     )
     assert rc == 2 and "too short" in capsys.readouterr().err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["notimage.png", "short.wav"]

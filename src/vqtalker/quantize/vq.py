@@ -312,16 +312,5 @@ class RVQ(GroupResidualVQ):
 
 
 class GRVQ(GroupResidualVQ):
-    """Grouped residual VQ (Table 3: 12 groups x 4 layers x 1024 codes, 12 kbps)."""
-
-    def __init__(
-        self,
-        dim: int = 120,
-        groups: int = 12,
-        num_quantizers: int = 4,
-        codebook_size: int = 1024,
-        **vq_kwargs,
-    ) -> None:
-        super().__init__(
-            dim, groups=groups, num_quantizers=num_quantizers, codebook_size=codebook_size, **vq_kwargs
-        )
+    """Grouped residual VQ (Table 3: 12 groups x 4 layers x 1024 codes, 12 kbps): the defaults of
+    :class:`GroupResidualVQ`, under the paper's name."""
