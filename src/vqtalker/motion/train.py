@@ -61,6 +61,7 @@ class TrainOptions:
     vgg_weights: str | None = None
     adv_start: int = 0  # steps without the adversarial term (feature matching still on)
     num_workers: int = 0
+    freeze_motion: bool = False  # keep encoder + motion MLP fixed: tokens (and f_g) stay exactly as they are
     config_overrides: dict = field(default_factory=dict)
 
 
@@ -204,6 +205,18 @@ def train_stage1(opts: TrainOptions, train_set, val_set=None, ctx=None, log=prin
         _init_from(G, D, opts.init, grow, log)
     if ema is None:
         ema = EMA(G, opts.ema_decay)
+    if opts.freeze_motion:
+        # the token path (encoder -> [decoupling MLPs] -> motion MLP -> GRFSQ projections) gets no gradient,
+        # so Adam skips it and the EMA copy keeps it bit-identical: a stage-2 model trained on these tokens
+        # stays valid
+        frozen = [G.encoder, G.motion_mlp, G.quantizer] + ([G.decouple] if G.decouple is not None else [])
+        ema_mods = {id(m): getattr(ema.module, n) for n, m in G.named_children()}
+        with torch.no_grad():
+            for m in frozen:
+                # the exported (EMA) weights define the tokens: the trained copy takes them over exactly
+                m.load_state_dict(ema_mods[id(m)].state_dict())
+                m.requires_grad_(False)
+        log(f"frozen token path: {sum(p.numel() for m in frozen for p in m.parameters()):,} parameters")
 
     if ctx.is_main:
         (out / "config.json").write_text(cfg.to_json())
@@ -407,6 +420,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a loss weight, e.g. --lambda eye=500 (l1, eye, mouth, perc, adv)")
     p.add_argument("--size", type=int, default=None, help="frame size of the data (default: the config's)")
     p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--freeze-motion", action="store_true",
+                   help="train only the renderer side (direction bank, renderer, D): the encoder, motion MLP and "
+                        "quantizer projections stay fixed, so motion tokens and f_g do not change (a trained stage 2 stays valid)")
 
 
 def _build_dataset(root: str, split: str, size: int, seed: int):
@@ -474,7 +490,8 @@ def run(args: argparse.Namespace) -> int:
         val_batches=args.val_batches, log_every=args.log_every, resume=args.resume, init=args.init,
         ema_decay=args.ema_decay, seed=args.seed, device=args.device, amp=not args.no_amp,
         threads=args.threads, perceptual=args.perceptual, vgg_weights=args.vgg_weights,
-        adv_start=args.adv_start, num_workers=args.num_workers, config_overrides=overrides,
+        adv_start=args.adv_start, num_workers=args.num_workers, freeze_motion=args.freeze_motion,
+        config_overrides=overrides,
     )
     summary = train_stage1(opts, train_set, val_set, log=lambda s: print(s, flush=True))
     from vqtalker.training import init_distributed

@@ -9,7 +9,10 @@ from torch import nn
 
 
 class EMA:
-    """``ema = decay·ema + (1 − decay)·param`` after each optimiser step; ``module`` is a frozen deep copy."""
+    """``ema = decay·ema + (1 − decay)·param`` after each optimiser step; ``module`` is a frozen deep copy.
+
+    Parameters that do not require a gradient in the source model (frozen parts) are left untouched.
+    """
 
     def __init__(self, model: nn.Module, decay: float = 0.999):
         self.decay = decay
@@ -20,6 +23,8 @@ class EMA:
         d = self.decay if decay is None else decay
         src = dict(model.named_parameters())
         for name, p in self.module.named_parameters():
+            if not src[name].requires_grad:
+                continue
             p.lerp_(src[name].detach().to(p.dtype), 1.0 - d)
         src_b = dict(model.named_buffers())
         for name, b in self.module.named_buffers():
