@@ -131,5 +131,6 @@ def run(args) -> int:
     if isinstance(report.get("lips"), dict):
         lp = report["lips"]
         print(f"lips: mouth LMD {lp['mouth_lmd']:.2f}% (first frame held {lp['mouth_lmd_static']:.2f}%), "
-              f"mouth-open corr {lp['mouth_open_corr']:.3f}, range {lp['mouth_open_range']:.2f}", file=sys.stderr)
+              f"mouth-open corr {lp['mouth_open_corr']:.3f}, range {lp['mouth_open_range']:.2f}",
+              file=sys.stderr)
     return 0

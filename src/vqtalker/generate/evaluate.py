@@ -74,20 +74,6 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
     return out
 
 
-def mouth_open(points: np.ndarray) -> np.ndarray:
-    """Inner-lip gap ``[T]`` from lip points ``[T, 40, 2]`` (order of :data:`vqtalker.data.controls.LIPS`)."""
-    from vqtalker.data.controls import LIPS
-
-    top, bottom = LIPS.index(13), LIPS.index(14)
-    return np.linalg.norm(points[:, top] - points[:, bottom], axis=-1)
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() < 1e-9 or b.std() < 1e-9:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 @torch.no_grad()
 def lipsync_metrics(
     model, stage1, data_root, clips, max_clips: int = 4, window: int = 250, overlap: int = 50, log=print
@@ -96,9 +82,9 @@ def lipsync_metrics(
 
     Returns ``{}`` when no face is found in the rendered frames (the metric is then unavailable, not zero).
     """
-    from vqtalker.data.face import FaceTracker
     from vqtalker.data.layout import PreparedClip, load_index
     from vqtalker.generate.data import mouth_points
+    from vqtalker.lips import compare_lips, lip_points
 
     model.eval()
     index = {c["id"]: c for c in load_index(data_root)["clips"]}
@@ -118,36 +104,30 @@ def lipsync_metrics(
             window=window,
             overlap=overlap,
         )
-        lms, ok = [], []
-        with FaceTracker() as tr:
-            for chunk in stage1.render(state, res.motion):
-                for fr in chunk:
-                    lm = tr.track(np.ascontiguousarray(fr))
-                    ok.append(lm is not None)
-                    lms.append(lm if lm is not None else np.zeros((478, 3), np.float32))
-        ok = np.array(ok)
+        frames = np.concatenate(list(stage1.render(state, res.motion)))
+        pts, ok = lip_points(frames)
         if ok.mean() < 0.5:
             log(f"lipsync: face found in only {ok.mean():.0%} of rendered frames of {c.id}; skipped")
             continue
-        gen = mouth_points(np.stack(lms), stage1.size)[ok]
-        real = c.mouth.numpy()[: len(ok)][ok]
+        n = min(len(ok), len(c.mouth))
+        ok = ok[:n]
+        gen = pts[:n][ok]
+        real = c.mouth.numpy()[:n][ok]
         # static baseline: the first frame held, passed through stage 1 like the generated frames (Δ = 0)
-        still = next(iter(stage1.render(state, torch.zeros(1, res.motion.shape[1]))))[0]
-        with FaceTracker(static=True) as tr:
-            lm0 = tr.track(np.ascontiguousarray(still))
-        lm0 = (
-            lm0
-            if lm0 is not None
-            else np.array(prepared.array("landmarks")[0]) * (stage1.size / first.shape[0])
-        )
-        static = np.repeat(mouth_points(lm0[None], stage1.size), len(real), 0)
-        d_gen = float(np.linalg.norm(gen - real, axis=-1).mean() * 100)
+        still = next(iter(stage1.render(state, torch.zeros(1, res.motion.shape[1]))))[:1]
+        pts0, ok0 = lip_points(still)
+        if not ok0[0]:  # fall back on the prepared landmarks of the real first frame
+            pts0 = mouth_points(np.array(prepared.array("landmarks")[:1]), first.shape[0])
+        static = np.repeat(pts0, len(real), 0)
+        m = compare_lips(gen, real)
         d_static = float(np.linalg.norm(static - real, axis=-1).mean() * 100)
-        corr = _corr(mouth_open(gen), mouth_open(real))
-        per_clip.append((d_gen, d_static, corr, float(ok.mean())))
+        per_clip.append(
+            (m["mouth_lmd"], d_static, m["mouth_open_corr"], float(ok.mean()), m["mouth_open_range"])
+        )
         log(
-            f"lipsync {c.id}: mouth LMD {d_gen:.3f}% (static first frame {d_static:.3f}%), "
-            f"mouth-open corr {corr:.3f}, face found {ok.mean():.0%}"
+            f"lipsync {c.id}: mouth LMD {m['mouth_lmd']:.3f}% (static first frame {d_static:.3f}%), "
+            f"mouth-open corr {m['mouth_open_corr']:.3f}, range {m['mouth_open_range']:.2f}, "
+            f"face found {ok.mean():.0%}"
         )
     if not per_clip:
         return {}
@@ -157,6 +137,7 @@ def lipsync_metrics(
         "mouth_lmd_static": float(arr[:, 1].mean()),
         "mouth_open_corr": float(np.nanmean(arr[:, 2])) if np.isfinite(arr[:, 2]).any() else float("nan"),
         "face_found": float(arr[:, 3].mean()),
+        "mouth_open_range": float(np.nanmean(arr[:, 4])),
     }
 
 
@@ -229,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["lipsync_metrics", "main", "mouth_open", "token_metrics"]
+__all__ = ["lipsync_metrics", "main", "token_metrics"]
 
 
 if __name__ == "__main__":  # pragma: no cover

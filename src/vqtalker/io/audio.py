@@ -104,5 +104,6 @@ def save_audio(path: str | os.PathLike, wave: np.ndarray, sample_rate: int = SAM
 
     path = Path(path)
     with atomic_output(path) as tmp:
-        sf.write(str(tmp), np.clip(to_mono(wave), -1.0, 1.0), int(sample_rate), subtype="PCM_16", format="WAV")
+        sf.write(str(tmp), np.clip(to_mono(wave), -1.0, 1.0), int(sample_rate), subtype="PCM_16",
+                 format="WAV")
     return path

@@ -421,8 +421,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=None, help="frame size of the data (default: the config's)")
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--freeze-motion", action="store_true",
-                   help="train only the renderer side (direction bank, renderer, D): the encoder, motion MLP and "
-                        "quantizer projections stay fixed, so motion tokens and f_g do not change (a trained stage 2 stays valid)")
+                   help="train only the renderer side (direction bank, renderer, D): the encoder, motion MLP "
+                        "and quantizer projections stay fixed, so motion tokens and f_g do not change "
+                        "(a stage 2 trained on them stays valid)")
 
 
 def _build_dataset(root: str, split: str, size: int, seed: int):
