@@ -203,8 +203,9 @@ def test_tiny_model_overfits_one_clip():
     for r in range(4):
         assert after[f"acc_tf_r{r}"] > 0.95, after
     assert after["acc_gen_r3"] > 0.9
-    # generated motion reaches the quantisation floor of the (random) stage-1 quantiser
-    assert abs(after["motion_l1"] - after["motion_l1_quant_floor"]) < 0.05 * after["motion_l1_static"]
+    # generated motion matches the detokenised ground truth, far below holding the reference frame
+    assert after["motion_l1"] < 0.05 * after["motion_l1_static"]
+    assert before["motion_l1"] > 0.2 * before["motion_l1_static"]
 
 
 def test_window_sampler_reference_and_padding():
