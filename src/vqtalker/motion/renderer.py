@@ -44,7 +44,13 @@ class Renderer(nn.Module):
             {str(r): RenderLevel(ch(r // 2), ch(r), style, bk) for r in cfg.resolutions}
         )
 
-    def forward(self, w: torch.Tensor, feats: dict[int, torch.Tensor]) -> torch.Tensor:
+    def forward(
+        self, w: torch.Tensor, feats: dict[int, torch.Tensor], aux: dict | None = None
+    ) -> torch.Tensor:
+        """``aux``: when a dict is given, it receives per-level diagnostics (means over the batch):
+        ``mask_{res}`` (occlusion mask, 0 = the warped source feature is not used) and ``flow_px_{res}``
+        (mean absolute displacement in pixels of that level). A level whose mask sits near 0 with a
+        saturated flow is dead: the output then has the sharpness of the level below."""
         b = w.shape[0]
         y = self.conv1(self.const.expand(b, -1, -1, -1).to(w.dtype), w)
         flow = rgb = None
@@ -53,4 +59,8 @@ class Renderer(nn.Module):
             if feat.shape[0] != b:
                 feat = feat.expand(b, -1, -1, -1)
             y, flow, rgb = level(y, w, feat, flow, rgb)
+            if aux is not None:
+                res = int(key)
+                aux[f"mask_{res}"] = float(torch.sigmoid(flow[:, 2:3].float()).mean())
+                aux[f"flow_px_{res}"] = float(torch.tanh(flow[:, :2].float()).abs().mean() * res / 2)
         return rgb

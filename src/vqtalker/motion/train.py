@@ -4,7 +4,8 @@ Runs single-process or under ``torchrun --nproc_per_node N`` (DDP; gloo on CPU, 
 on GPU only). Every ``--ckpt-every`` steps an atomic safetensors checkpoint (G, D, EMA-G, both optimisers)
 is written to ``RUN_DIR/step-XXXXXXXX.safetensors``; ``--resume auto`` (default) continues from the newest
 one with the same step count after a kill. Every ``--val-every`` steps the EMA generator is evaluated on
-the held-out split (SSIM, PSNR, L1, per-layer codebook utilisation) and a sample grid
+the held-out split (SSIM, PSNR, L1, per-layer codebook utilisation, per-level warp mask and flow size)
+and a sample grid
 ``RUN_DIR/samples/step-XXXXXXXX.png`` (rows: source | target | reconstruction) is written. Metrics go to
 ``RUN_DIR/metrics.csv`` (long format) and ``RUN_DIR/curves.png``. SIGTERM / Ctrl-C stop cleanly after the
 current step with a final checkpoint. At the end the EMA generator is exported (fp16 safetensors with its
@@ -79,6 +80,7 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
     generator.eval()
     stats = CodebookStats.for_quantizer(generator.quantizer)
     ssims, psnrs, l1s = [], [], []
+    warp: dict[str, list[float]] = {}
     picks = []
     for i, batch in enumerate(loader):
         if i >= max_batches:
@@ -91,6 +93,11 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
         psnrs.append(psnr(img, tgt))
         l1s.append((img.clamp(-1, 1) - tgt).abs().flatten(1).mean(1))
         stats.update(out["indices"])
+        aux: dict = {}
+        state = generator.encode_source(src)
+        generator.renderer(generator.latent(state, out["delta"]), state.feats, aux=aux)
+        for k, v in aux.items():
+            warp.setdefault(k, []).append(v)
         if len(picks) < 8:  # first item of each batch: the grid spans the held-out clips
             picks.append((src[:1].cpu(), tgt[:1].cpu(), img[:1].cpu()))
     generator.train(was_training)
@@ -103,6 +110,7 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
         res[f"util_l{r + 1}"] = u
     for r, p in enumerate(summ["perplexity_per_layer"]):
         res[f"ppl_l{r + 1}"] = p
+    res.update({k: sum(v) / len(v) for k, v in warp.items()})  # warp diagnostics per renderer level
     if grid_path is not None and picks:
         save_grid(grid_path, *(torch.cat(col) for col in zip(*picks)))
     return res
