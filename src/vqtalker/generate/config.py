@@ -14,7 +14,8 @@ Ablations (paper Table 4, "X-Y" = audio input - motion output), same backbone si
 * ``audio_input``: ``"discrete"`` (speech tokens, ``Embedding(vocab)``) or ``"continuous"`` (a feature
   sequence ``[N, audio_dim]`` at 50 Hz, e.g. the log-mel backend; ``Linear(audio_dim)``).
 * ``motion_output``: ``"tokens"`` (GRFSQ indices, 12 groups × 625 classes, coarse-to-fine over 4 residual
-  layers) or ``"continuous"`` (regression of the 120-d motion difference Δ = f_t − f_s in one pass, L1/MSE).
+  layers) or ``"continuous"`` (regression of the 120-d renderer input Δ̂ = GRFSQ(f_t − f_s) in one pass,
+  L1/MSE: the ablation removes the token classification, not the motion space).
 
 Exact parameter counts (``MotionTokenBERT.num_parameters()``, token output):
 

@@ -69,8 +69,9 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
                 )
             mot = stage1.model.quantizer.decode(gen)
         else:
-            target = delta  # the continuous variants regress the raw difference f_t − f_s
-            add("motion_l1_static", (delta.abs().mean(-1) * m).sum(), nvalid)
+            target, _ = stage1.model.quantizer(delta)  # continuous variants regress Δ̂ itself
+            still, _ = stage1.model.quantizer(torch.zeros_like(delta[:, :1]))
+            add("motion_l1_static", ((still - target).abs().mean(-1) * m).sum(), nvalid)
             mot = model(*args, None, 0, m)
         add("motion_l1", ((mot - target).abs().mean(-1) * m).sum(), nvalid)
     out = {k: sums[k] / max(counts[k], 1.0) for k in sums}

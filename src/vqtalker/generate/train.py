@@ -109,6 +109,10 @@ def training_loss(
     nvalid = m.sum().clamp(min=1)
     args = (batch.units, batch.pose, batch.gaze, batch.blink, batch.f_g)
     if cfg.motion_output == "continuous":
+        # regress the renderer's input Δ̂ = GRFSQ(f_t − f_s) (what a stage-1 trained with its quantizer
+        # renders), as a continuous value: the ablation removes the token classification, not the space
+        with torch.no_grad():
+            delta, _ = stage1.model.quantizer(delta)
         pred = model(*args, None, 0, m)
         err = (pred - delta).abs() if cfg.regression_loss == "l1" else (pred - delta) ** 2
         loss = (err.mean(-1) * m).sum() / nvalid
