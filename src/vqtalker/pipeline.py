@@ -193,7 +193,7 @@ class TalkingHeadPipeline:
     # -- inputs ---------------------------------------------------------------------------------------------
     def prepare_image(self, image, crop: bool = True) -> np.ndarray:
         """Portrait (path or RGB array) → uint8 ``[S, S, 3]`` face crop at the stage-1 size."""
-        from vqtalker.generate.stage1 import to_model_images, to_uint8_frames
+        from vqtalker.motion.tokenizer import to_model_frames, to_uint8
 
         img = _read_image(image)
         if crop:
@@ -204,7 +204,7 @@ class TalkingHeadPipeline:
                 self.stage1.size,
                 name=str(image) if isinstance(image, str | os.PathLike) else "the image",
             )
-        return to_uint8_frames(to_model_images(img, self.stage1.size))[0]
+        return to_uint8(to_model_frames(img, self.stage1.size))[0]
 
     def speech_units(self, wave16k: np.ndarray) -> torch.Tensor:
         """16 kHz mono ``[N]`` → units at 50 Hz: long ``[2T]`` or float ``[2T, D]``, with ``T =
@@ -263,7 +263,7 @@ class TalkingHeadPipeline:
             crop=crop,
             blink_every=blink_every,
         )
-        out.frames = np.concatenate(list(self.stage1.render(state, torch.from_numpy(out.motion))), 0)
+        out.frames = np.concatenate(list(self.stage1.render_uint8(state, torch.from_numpy(out.motion))), 0)
         return out
 
     @torch.no_grad()
@@ -276,7 +276,7 @@ class TalkingHeadPipeline:
         from vqtalker.io.video import write_video
 
         out, state = self._generate(image, audio, sample_rate, **kwargs)
-        frames = (f for chunk in self.stage1.render(state, torch.from_numpy(out.motion)) for f in chunk)
+        frames = (f for chunk in self.stage1.render_uint8(state, torch.from_numpy(out.motion)) for f in chunk)
         write_video(path, frames, fps=out.fps, audio=out.audio, sample_rate=out.sample_rate)
         return out
 

@@ -110,7 +110,7 @@ def lipsync_metrics(
             window=window,
             overlap=overlap,
         )
-        frames = np.concatenate(list(stage1.render(state, res.motion)))
+        frames = np.concatenate(list(stage1.render_uint8(state, res.motion)))
         pts, ok = lip_points(frames)
         if ok.mean() < 0.5:
             log(f"lipsync: face found in only {ok.mean():.0%} of rendered frames of {c.id}; skipped")
@@ -120,7 +120,7 @@ def lipsync_metrics(
         gen = pts[:n][ok]
         real = c.mouth.numpy()[:n][ok]
         # static baseline: the first frame held, passed through stage 1 like the generated frames (Δ = 0)
-        still = next(iter(stage1.render(state, torch.zeros(1, res.motion.shape[1]))))[:1]
+        still = next(iter(stage1.render_uint8(state, torch.zeros(1, res.motion.shape[1]))))[:1]
         pts0, ok0 = lip_points(still)
         if not ok0[0]:  # fall back on the prepared landmarks of the real first frame
             pts0 = mouth_points(np.array(prepared.array("landmarks")[:1]), first.shape[0])
