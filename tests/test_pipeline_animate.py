@@ -171,3 +171,18 @@ def test_neutral_controls_and_natural_blinks():
     assert np.all(np.diff(starts) >= 75) and np.all(np.diff(starts) <= 100)
     assert np.array_equal(blink_track(250, stats, seed=4), blink_track(250, stats, seed=4))
     assert np.allclose(neutral_controls(50, stats, blink_every=0)["blink"], 0.3)
+
+
+def test_animate_from_text_with_tts(weights, inputs, tmp_path, capsys):
+    """--text/--lang speaks with the bundled espeak-ng (any espeak voice, here Quechua); --text without
+    --lang is a one-line error."""
+    from vqtalker.cli import main
+    from vqtalker.io.video import read_video
+
+    out = tmp_path / "qu.mp4"
+    argv = ["animate", "--image", str(inputs / "face.png"), "--text", "Allinllachu", "-o", str(out),
+            "--weights", str(weights), "--no-crop"]
+    assert main(argv) == 2 and "--text needs --lang" in capsys.readouterr().err
+    assert main(argv + ["--lang", "qu"]) == 0, capsys.readouterr().err
+    v = read_video(out)
+    assert v.num_frames > 10 and v.audio is not None and float(np.abs(v.audio).max()) > 0.05

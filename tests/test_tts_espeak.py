@@ -83,4 +83,6 @@ def test_threads_share_the_engine_safely():
         t.join()
     assert not errors
     sizes = list(results.values())
-    assert len(sizes) == 4 and max(sizes) - min(sizes) < 0.01 * max(sizes)
+    # espeak-ng itself varies the length of consecutive identical utterances by ~1 % (~12 ms of trailing
+    # pause, also single-threaded); interleaved engine use would mix or drop whole utterances
+    assert len(sizes) == 4 and max(sizes) - min(sizes) < 0.03 * max(sizes)

@@ -292,9 +292,44 @@ def prepare_text(text: str, lang: str) -> str:
     return text
 
 
+def espeak_voices() -> dict[str, str]:
+    """Every language voice of the bundled espeak-ng data: ``{lower-case name: espeak name}`` (141 voices,
+    ~120 languages: ``af``, ``qu``, ``pt-br``, ``en-gb-scotland`` …). Read from the data folder, no engine
+    start."""
+    import os
+
+    try:
+        import espeakng_loader
+    except ImportError:  # pragma: no cover - a hard dependency
+        return {}
+    root = os.path.join(espeakng_loader.get_data_path(), "lang")
+    out: dict[str, str] = {}
+    for _, _, files in os.walk(root):
+        for name in files:
+            out[name.lower()] = name
+    return dict(sorted(out.items()))
+
+
+def resolve_language(lang: str) -> tuple[str, str]:
+    """``lang`` → ``(key, espeak voice)``: one of the curated codes of :data:`LANGUAGES` (with text
+    preparation, e.g. pinyin for zh), else any espeak-ng voice name (case-insensitive)."""
+    key = (lang or "").strip().lower()
+    if key in ("cmn", "zh-cn", "zh-hans"):
+        key = "zh"
+    if key in LANGUAGES:
+        return key, LANGUAGES[key]
+    voices = espeak_voices()
+    if key in voices:
+        return key, voices[key]
+    raise VQTalkerError(
+        f"unsupported language {lang!r}; supported: {', '.join(LANGUAGES)}, or any of the {len(voices)} "
+        "espeak-ng voices listed by `vqtalker tts --list-languages`"
+    )
+
+
 def supported_languages() -> list[str]:
-    """Language codes accepted by :func:`synthesize`."""
-    return list(LANGUAGES)
+    """Language codes accepted by :func:`synthesize`: the curated codes, then every other espeak-ng voice."""
+    return list(LANGUAGES) + [v for v in espeak_voices() if v not in LANGUAGES]
 
 
 def synthesize(
@@ -324,14 +359,10 @@ def synthesize_full(
     pitch_range: int = 50,
 ) -> Synthesis:
     """Like :func:`synthesize` but returns the :class:`Synthesis` (also word timings and the spoken text)."""
-    key = (lang or "").strip().lower()
-    if key in ("cmn", "zh-cn", "zh-hans"):
-        key = "zh"
-    if key not in LANGUAGES:
-        raise VQTalkerError(f"unsupported language {lang!r}; supported: {', '.join(LANGUAGES)}")
+    key, voice_name = resolve_language(lang)
     if not text or not text.strip():
         raise VQTalkerError("nothing to say: the text is empty")
     spoken = prepare_text(text, key)
     return get_engine().synthesize(
-        spoken, LANGUAGES[key], variant=voice or "", rate=rate, pitch=pitch, pitch_range=pitch_range
+        spoken, voice_name, variant=voice or "", rate=rate, pitch=pitch, pitch_range=pitch_range
     )

@@ -3,6 +3,7 @@
 Examples::
 
     vqtalker animate --image me.jpg --audio hello.wav -o talking.mp4
+    vqtalker animate --image me.jpg --text "Hola, ¿qué tal?" --lang es -o hola.mp4   # espeak-ng speech
     vqtalker animate --image me.jpg --audio speech_zh.mp3 -o out.mp4 --pose-from head_motion.mp4 --seed 3 \\
         --temperature 0.8 --top-k 20
 
@@ -26,9 +27,12 @@ def register(sub) -> None:
     p.add_argument(
         "--image", required=True, help="portrait image (jpg/png/...), any size; the face is cropped"
     )
-    p.add_argument(
-        "--audio", required=True, help="speech file (wav/mp3/flac/m4a/... or a video's audio), any language"
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--audio", help="speech file (wav/mp3/flac/m4a/... or a video's audio), any language"
     )
+    src.add_argument("--text", help="text to speak with the bundled espeak-ng TTS (needs --lang)")
+    p.add_argument("--lang", default=None, help="language of --text (vqtalker tts --list-languages)")
     p.add_argument("-o", "--output", required=True, help="output .mp4")
     p.add_argument(
         "--pose-from",
@@ -74,12 +78,19 @@ def run(args) -> int:
     for name, val in (("image", args.image), ("audio", args.audio), ("pose video", args.pose_from)):
         if val is not None and not Path(val).is_file():
             raise VQTalkerError(f"{name} not found: {val}")
+    if args.text is not None and not args.lang:
+        raise VQTalkerError("--text needs --lang (e.g. --lang en; see vqtalker tts --list-languages)")
     if args.temperature < 0 or args.top_k < 0:
         raise VQTalkerError("--temperature and --top-k must be >= 0")
 
     from vqtalker.pipeline import TalkingHeadPipeline
     from vqtalker.utils import pick_device
 
+    audio, sample_rate = args.audio, 16000
+    if args.text is not None:
+        from vqtalker.tts import synthesize
+
+        audio, sample_rate, _ = synthesize(args.text, args.lang)
     pipe = TalkingHeadPipeline.from_pretrained(
         args.weights,
         stage1=args.stage1,
@@ -90,7 +101,8 @@ def run(args) -> int:
     result = pipe.animate_to_file(
         out,
         args.image,
-        args.audio,
+        audio,
+        sample_rate=sample_rate,
         pose_from=args.pose_from,
         seed=args.seed,
         temperature=args.temperature,

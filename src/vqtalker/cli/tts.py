@@ -7,8 +7,15 @@ def run(args) -> int:
     import json
     from pathlib import Path
 
+    from vqtalker.errors import VQTalkerError
     from vqtalker.io.audio import save_audio
-    from vqtalker.tts import synthesize_full
+    from vqtalker.tts import supported_languages, synthesize_full
+
+    if args.list_languages:
+        print(" ".join(supported_languages()))
+        return 0
+    if args.text is None or args.lang is None or args.output is None:
+        raise VQTalkerError("vqtalker tts needs TEXT, --lang and -o (or --list-languages)")
 
     result = synthesize_full(
         args.text, args.lang, voice=args.voice, rate=args.rate, pitch=args.pitch, pitch_range=args.pitch_range
@@ -40,16 +47,18 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "tts",
-        help=f"speak text in one of {len(LANGUAGES)} languages (espeak-ng), write a 16 kHz wav",
-        description="Text-to-speech with espeak-ng (bundled by espeakng-loader). Languages: "
+        help="speak text in any of ~120 languages (espeak-ng), write a 16 kHz wav",
+        description="Text-to-speech with espeak-ng (bundled by espeakng-loader). Curated codes: "
         + ", ".join(LANGUAGES)
-        + ". zh is converted to pinyin; ja needs kana (or pykakasi for kanji).",
+        + " (zh is converted to pinyin; ja needs kana, or pykakasi for kanji); any other espeak-ng voice "
+        "name also works (--list-languages).",
     )
-    p.add_argument("text", help="text to speak")
+    p.add_argument("text", nargs="?", help="text to speak")
     p.add_argument(
-        "--lang", required=True, help="language code, e.g. en, de, fr, es, ru, ar, tr, sw, hi, ko, ja, zh"
+        "--lang", default=None, help="language code, e.g. en, de, fr, es, ru, ar, tr, sw, hi, ko, ja, zh, qu"
     )
-    p.add_argument("-o", "--output", required=True, help="output .wav (16 kHz mono)")
+    p.add_argument("-o", "--output", default=None, help="output .wav (16 kHz mono)")
+    p.add_argument("--list-languages", action="store_true", help="print every accepted language code")
     p.add_argument("--voice", default=None, choices=[v for v in VARIANTS if v], help="voice variant")
     p.add_argument("--rate", type=int, default=175, help="words per minute (80..450)")
     p.add_argument("--pitch", type=int, default=50, help="0..100")
