@@ -41,11 +41,16 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
         sums[name] = sums.get(name, 0.0) + float(value)
         counts[name] = counts.get(name, 0.0) + float(n)
 
+    counts_rg = None  # token histograms per (layer, group) for the majority-class reference
     for b in batches:
         b = b.to(dev)
         delta, idx = _targets(stage1, b)
         m = b.mask
         nvalid = int(m.sum())
+        if cfg.motion_output == "tokens":
+            valid = idx[m.bool()]  # [N, R, G]
+            oh = F.one_hot(valid, cfg.codebook_size).sum(0).float().cpu()  # [R, G, C]
+            counts_rg = oh if counts_rg is None else counts_rg + oh
         args = (b.units, b.pose, b.gaze, b.blink, b.f_g)
         if cfg.motion_output == "tokens":
             # motion error in the renderer's input space: the detokenised ground-truth tokens Δ̂_gt. The
@@ -75,6 +80,12 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
             mot = model(*args, None, 0, m)
         add("motion_l1", ((mot - target).abs().mean(-1) * m).sum(), nvalid)
     out = {k: sums[k] / max(counts[k], 1.0) for k in sums}
+    if counts_rg is not None:
+        # accuracy of always predicting each (layer, group)'s most frequent dev token: an optimistic
+        # reference (it peeks at the dev distribution) that any useful model must beat
+        maj = counts_rg.max(-1).values.sum(-1) / counts_rg.sum(-1).sum(-1).clamp(min=1)
+        for r in range(cfg.num_layers_rvq):
+            out[f"acc_majority_r{r}"] = float(maj[r])
     if "ce" in out:
         out["acc_tf"] = float(np.mean([out[f"acc_tf_r{r}"] for r in range(cfg.num_layers_rvq)]))
     return out
@@ -82,9 +93,21 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
 
 @torch.no_grad()
 def lipsync_metrics(
-    model, stage1, data_root, clips, max_clips: int = 4, window: int = 250, overlap: int = 50, log=print
+    model,
+    stage1,
+    data_root,
+    clips,
+    max_clips: int = 4,
+    window: int = 250,
+    overlap: int = 50,
+    log=print,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Speech-driven dev protocol (see module docstring) on up to ``max_clips`` cached dev ``clips``.
+
+    ``temperature`` 0 = argmax (the paper); > 0 samples with ``top_k`` and a ``seed`` per clip.
 
     Returns ``{}`` when no face is found in the rendered frames (the metric is then unavailable, not zero).
     """
@@ -109,6 +132,9 @@ def lipsync_metrics(
             stage1.detokenize,
             window=window,
             overlap=overlap,
+            temperature=temperature,
+            top_k=top_k,
+            generator=torch.Generator().manual_seed(seed),
         )
         frames = np.concatenate(list(stage1.render_uint8(state, res.motion)))
         pts, ok = lip_points(frames)
@@ -177,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-clips", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the metrics here")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = argmax (paper); > 0 = sampling")
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -194,7 +223,15 @@ def main(argv: list[str] | None = None) -> int:
         metrics = token_metrics(model, stage1, eval_windows(clips, min(args.window, model.cfg.max_len)))
         if args.render > 0:
             lip = lipsync_metrics(
-                model, stage1, args.data, clips, args.render, log=lambda m: print(m, file=sys.stderr)
+                model,
+                stage1,
+                args.data,
+                clips,
+                args.render,
+                log=lambda m: print(m, file=sys.stderr),
+                temperature=args.temperature,
+                top_k=args.top_k,
+                seed=args.seed,
             )
             metrics.update(lip or {"mouth_lmd": None})  # None = unavailable (no face in the renders)
     except VQTalkerError as exc:
@@ -205,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         "clips": len(clips),
         "frames": sum(c.num_frames for c in clips),
         "step": meta.get("step"),
+        "temperature": args.temperature,
+        "top_k": args.top_k,
         **metrics,
     }
     text = json.dumps(metrics, indent=1)
