@@ -268,15 +268,27 @@ class TalkingHeadPipeline:
 
     @torch.no_grad()
     def animate_to_file(
-        self, path: str | os.PathLike, image, audio, sample_rate: int = SAMPLE_RATE, **kwargs
+        self,
+        path: str | os.PathLike,
+        image,
+        audio,
+        sample_rate: int = SAMPLE_RATE,
+        output_size: int | None = None,
+        **kwargs,
     ) -> TalkingHeadOutput:
         """Like ``__call__`` but render straight into an mp4 at ``path`` (H.264 + AAC, 25 fps, tagged as
         synthetic, atomic), chunk by chunk, so memory does not grow with the audio length. Returns the output
-        without frames (``frames`` is ``None``)."""
+        without frames (``frames`` is ``None``). ``output_size``: resize the frames (bicubic) to this square
+        size for viewing; None = the stage-1 size (no detail is added by resizing)."""
         from vqtalker.io.video import write_video
 
         out, state = self._generate(image, audio, sample_rate, **kwargs)
         frames = (f for chunk in self.stage1.render_uint8(state, torch.from_numpy(out.motion)) for f in chunk)
+        if output_size and output_size != self.stage1.size:
+            import cv2
+
+            size = (output_size, output_size)
+            frames = (cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in frames)
         write_video(path, frames, fps=out.fps, audio=out.audio, sample_rate=out.sample_rate)
         return out
 

@@ -58,6 +58,12 @@ def register(sub) -> None:
         help="speech tokenizer (default: the one the stage-2 model was trained with)",
     )
     p.add_argument("--no-crop", action="store_true", help="the image is already a square face crop")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="resize the output frames to SIZE x SIZE (bicubic, for viewing; default: the model's size)",
+    )
     p.add_argument("--no-blinks", action="store_true", help="neutral controls without natural blinks")
     p.add_argument(
         "--window", type=int, default=250, help="frames per generation window (default 250 = 10 s)"
@@ -80,6 +86,8 @@ def run(args) -> int:
             raise VQTalkerError(f"{name} not found: {val}")
     if args.text is not None and not args.lang:
         raise VQTalkerError("--text needs --lang (e.g. --lang en; see vqtalker tts --list-languages)")
+    if args.size is not None and not 16 <= args.size <= 2048:
+        raise VQTalkerError("--size must be between 16 and 2048")
     if args.temperature < 0 or args.top_k < 0:
         raise VQTalkerError("--temperature and --top-k must be >= 0")
 
@@ -103,6 +111,7 @@ def run(args) -> int:
         args.image,
         audio,
         sample_rate=sample_rate,
+        output_size=args.size,
         pose_from=args.pose_from,
         seed=args.seed,
         temperature=args.temperature,
@@ -113,7 +122,7 @@ def run(args) -> int:
         blink_every=0.0 if args.no_blinks else 3.5,
     )
     n = result.motion.shape[0]
-    size = pipe.stage1.size
+    size = args.size or pipe.stage1.size
     print(
         f"wrote {out} ({n} frames, {n / result.fps:.2f} s, {size}x{size}, synthetic-media tagged)",
         file=sys.stderr,
