@@ -274,3 +274,16 @@ def test_per_group_mlp_heads_train():
         after = m(audio, pose, gaze, blink, f_g)
     changed = (before - after).abs().amax(dim=(0, 1, 3)) > 0
     assert changed.tolist() == [g == 3 for g in range(12)]
+
+
+def test_face_dropout_only_in_training():
+    """face_dropout = 1: in training the output ignores f_g; in eval mode f_g is used."""
+    m = tiny(face_dropout=1.0, dropout=0.0)
+    audio, pose, gaze, blink, f_g = inputs()
+    other = torch.randn_like(f_g) * 3
+    with torch.no_grad():
+        assert not torch.allclose(m(audio, pose, gaze, blink, f_g), m(audio, pose, gaze, blink, other))
+        m.train()
+        torch.testing.assert_close(m(audio, pose, gaze, blink, f_g), m(audio, pose, gaze, blink, other))
+    with pytest.raises(ValueError, match="face_dropout"):
+        make_config("tiny", face_dropout=1.5)

@@ -66,6 +66,10 @@ class Stage2Config:
     audio_embed_dim: int = 256  # speech embedding width (per 50 Hz step) and after downsampling (per frame)
     face_dim: int = 512  # size of the global face feature f_g from stage 1 (LIA: 512)
     face_embed_dim: int = 128  # f_g is projected to this before concatenation
+    # training only: probability of zeroing a sample's face embedding (identity-conditioning dropout). With
+    # few training identities f_g lets the model memorise each person's motion instead of following the
+    # speech; dropping it makes the speech/pose path carry the motion. Inference always uses f_g.
+    face_dropout: float = 0.0
     pose_scale_deg: float = 90.0  # head pose in degrees is divided by this and clamped to [-1, 1]
     # --- motion tokens ------------------------------------------------------------------------------------
     motion_output: str = "tokens"  # "tokens" (GRFSQ indices) | "continuous" (120-d regression)
@@ -97,6 +101,8 @@ class Stage2Config:
             raise ValueError(f"audio_downsample must be 'conv' or 'pair', got {self.audio_downsample!r}")
         if self.regression_loss not in ("l1", "mse"):
             raise ValueError(f"regression_loss must be 'l1' or 'mse', got {self.regression_loss!r}")
+        if not 0.0 <= self.face_dropout <= 1.0:
+            raise ValueError(f"face_dropout must lie in [0, 1], got {self.face_dropout}")
         if self.d_model % self.n_heads:
             raise ValueError("d_model must be divisible by n_heads")
 

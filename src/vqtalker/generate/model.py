@@ -203,7 +203,11 @@ class MotionTokenBERT(nn.Module):
         sp = self.speech(audio, t)
         pose_n = (pose.float() / cfg.pose_scale_deg).clamp(-1.0, 1.0)
         prev = self.prev(tokens, layer, t)
-        face = self.face_proj(f_g.float()).unsqueeze(1).expand(-1, t, -1)
+        face = self.face_proj(f_g.float())
+        if self.training and cfg.face_dropout > 0:
+            keep = torch.rand(b, 1, device=face.device) >= cfg.face_dropout
+            face = face * keep
+        face = face.unsqueeze(1).expand(-1, t, -1)
         lay = self.layer_embed(layer).unsqueeze(1).expand(-1, t, -1)
         return torch.cat([sp, pose_n, gaze.float(), blink.float(), prev, face, lay], dim=-1)
 

@@ -63,6 +63,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dev-split", default="dev")
     p.add_argument("--max-clips", type=int, default=0, help="only the first N clips per split (smoke tests)")
     p.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
+    p.add_argument(
+        "--face-dropout",
+        type=float,
+        default=0.0,
+        help="probability of zeroing f_g per training sample (identity dropout; default 0)",
+    )
     p.add_argument("--window", type=int, default=200, help="training window, frames (default 200 = 8 s)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--steps", type=int, default=6000)
@@ -216,6 +222,7 @@ def run(args) -> int:
         groups=int(stage1.cfg.quant_groups),
         num_layers_rvq=int(stage1.cfg.num_quantizers),
         codebook_size=int(math.prod(stage1.cfg.levels)),
+        face_dropout=args.face_dropout,
         **({} if args.dropout is None else {"dropout": args.dropout}),
     )
     if cfg.max_len < args.window:
