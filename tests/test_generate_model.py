@@ -287,3 +287,16 @@ def test_face_dropout_only_in_training():
         torch.testing.assert_close(m(audio, pose, gaze, blink, f_g), m(audio, pose, gaze, blink, other))
     with pytest.raises(ValueError, match="face_dropout"):
         make_config("tiny", face_dropout=1.5)
+
+
+def test_relative_pose_input():
+    """pose_input="both": the output depends on the reference pose; by default the window's first frame."""
+    m = tiny(pose_input="both")
+    audio, pose, gaze, blink, f_g = inputs()
+    assert m.input_dim == tiny().input_dim + 3
+    with torch.no_grad():
+        a = m(audio, pose, gaze, blink, f_g)
+        b = m(audio, pose, gaze, blink, f_g, pose_ref=pose[:, 0])
+        c = m(audio, pose, gaze, blink, f_g, pose_ref=pose[:, 0] + 20.0)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         f_ref=torch.randn(b, 120),
         mask=torch.ones(b, t, dtype=torch.bool),
         mouth=torch.zeros(b, t, 40, 2),
+        pose_ref=torch.zeros(b, 3),
     ).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     times, cpu = [], []

@@ -71,6 +71,11 @@ class Stage2Config:
     # speech; dropping it makes the speech/pose path carry the motion. Inference always uses f_g.
     face_dropout: float = 0.0
     pose_scale_deg: float = 90.0  # head pose in degrees is divided by this and clamped to [-1, 1]
+    # "absolute": pose(t) only (the paper); "both": also pose(t) − pose(reference), the head rotation relative
+    # to the reference frame that the target tokens f_t − f_s are relative to (added here: with few training
+    # identities the network does not learn that subtraction on its own)
+    pose_input: str = "absolute"
+    pose_rel_scale_deg: float = 30.0  # relative pose is divided by this and clamped to [-1, 1]
     # --- motion tokens ------------------------------------------------------------------------------------
     motion_output: str = "tokens"  # "tokens" (GRFSQ indices) | "continuous" (120-d regression)
     num_layers_rvq: int = 4  # residual layers R
@@ -101,6 +106,8 @@ class Stage2Config:
             raise ValueError(f"audio_downsample must be 'conv' or 'pair', got {self.audio_downsample!r}")
         if self.regression_loss not in ("l1", "mse"):
             raise ValueError(f"regression_loss must be 'l1' or 'mse', got {self.regression_loss!r}")
+        if self.pose_input not in ("absolute", "both"):
+            raise ValueError(f"pose_input must be 'absolute' or 'both', got {self.pose_input!r}")
         if not 0.0 <= self.face_dropout <= 1.0:
             raise ValueError(f"face_dropout must lie in [0, 1], got {self.face_dropout}")
         if self.d_model % self.n_heads:

@@ -183,7 +183,8 @@ class Batch:
     """A training batch of B windows of W frames (25 fps). ``mask [B, W]`` True on real frames.
 
     ``units [B, 2W]`` (or ``[B, 2W, D]``), ``pose [B, W, 3]``, ``gaze``/``blink [B, W, 2]``, ``f_g [B, L]``,
-    ``f [B, W, M]`` motion codes, ``f_ref [B, M]`` the reference frame's code, ``mouth [B, W, 40, 2]``.
+    ``f [B, W, M]`` motion codes, ``f_ref [B, M]`` the reference frame's code, ``mouth [B, W, 40, 2]``,
+    ``pose_ref [B, 3]`` the reference frame's head pose (degrees).
     """
 
     units: torch.Tensor
@@ -195,6 +196,7 @@ class Batch:
     f_ref: torch.Tensor
     mask: torch.Tensor
     mouth: torch.Tensor
+    pose_ref: torch.Tensor
 
     def to(self, device) -> Batch:
         return Batch(**{k: getattr(self, k).to(device) for k in self.__dataclass_fields__})
@@ -223,6 +225,7 @@ def make_window(clip: ClipCache, start: int, window: int, ref: int, ratio: int =
         f_ref=clip.f[ref],
         mask=mask,
         mouth=_pad(clip.mouth[start:end], window),
+        pose_ref=clip.pose[ref],
     )
 
 

@@ -60,12 +60,12 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
             still, _ = stage1.model.quantizer(torch.zeros_like(delta[:, :1]))
             add("motion_l1_static", ((still - target).abs().mean(-1) * m).sum(), nvalid)
             for r in range(cfg.num_layers_rvq):
-                logits = model(*args, idx, r, m)
+                logits = model(*args, idx, r, m, b.pose_ref)
                 tgt = idx[:, :, r]
                 ce = F.cross_entropy(logits.reshape(-1, cfg.codebook_size), tgt.reshape(-1), reduction="none")
                 add("ce", (ce.view_as(tgt.float()) * m[..., None]).sum(), nvalid * cfg.groups)
                 add(f"acc_tf_r{r}", ((logits.argmax(-1) == tgt) * m[..., None]).sum(), nvalid * cfg.groups)
-            gen = coarse_to_fine(model, *args, mask=m)
+            gen = coarse_to_fine(model, *args, mask=m, pose_ref=b.pose_ref)
             for r in range(cfg.num_layers_rvq):
                 add(
                     f"acc_gen_r{r}",
@@ -77,7 +77,7 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
             target, _ = stage1.model.quantizer(delta)  # continuous variants regress Δ̂ itself
             still, _ = stage1.model.quantizer(torch.zeros_like(delta[:, :1]))
             add("motion_l1_static", ((still - target).abs().mean(-1) * m).sum(), nvalid)
-            mot = model(*args, None, 0, m)
+            mot = model(*args, None, 0, m, b.pose_ref)
         add("motion_l1", ((mot - target).abs().mean(-1) * m).sum(), nvalid)
     out = {k: sums[k] / max(counts[k], 1.0) for k in sums}
     if counts_rg is not None:

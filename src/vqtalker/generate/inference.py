@@ -55,6 +55,7 @@ def coarse_to_fine(
     temperature: float = 0.0,
     top_k: int = 0,
     generator: torch.Generator | None = None,
+    pose_ref: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Generate motion tokens ``[B, T, R, G]`` (long) in exactly ``R`` passes, coarse (r = 0) to fine.
 
@@ -68,17 +69,19 @@ def coarse_to_fine(
     b, t = pose.shape[:2]
     tokens = torch.zeros(b, t, cfg.num_layers_rvq, cfg.groups, dtype=torch.long, device=pose.device)
     for r in range(cfg.num_layers_rvq):
-        logits = model(audio, pose, gaze, blink, f_g, tokens, r, mask)  # [B, T, G, C]
+        logits = model(audio, pose, gaze, blink, f_g, tokens, r, mask, pose_ref)  # [B, T, G, C]
         tokens[:, :, r] = sample_tokens(logits, temperature, top_k, generator)
     return tokens
 
 
 @torch.no_grad()
-def predict_motion(model: MotionTokenBERT, audio, pose, gaze, blink, f_g, mask=None) -> torch.Tensor:
+def predict_motion(
+    model: MotionTokenBERT, audio, pose, gaze, blink, f_g, mask=None, pose_ref=None
+) -> torch.Tensor:
     """One pass of a continuous-output model → motion difference ``[B, T, motion_dim]``."""
     if model.cfg.motion_output != "continuous":
         raise ValueError("predict_motion needs a continuous-output model")
-    return model(audio, pose, gaze, blink, f_g, None, 0, mask)
+    return model(audio, pose, gaze, blink, f_g, None, 0, mask, pose_ref)
 
 
 def window_starts(n_frames: int, window: int, overlap: int) -> list[int]:
@@ -140,6 +143,7 @@ def generate_motion(
     temperature: float = 0.0,
     top_k: int = 0,
     generator: torch.Generator | None = None,
+    pose_ref: torch.Tensor | None = None,
 ) -> GeneratedMotion:
     """Generate the motion of one utterance of any length.
 
@@ -147,6 +151,8 @@ def generate_motion(
     ``gaze [T, 2]``, ``blink [T, 2]``; ``f_g [face_dim]``. ``detokenize(tokens [t, R, G]) -> [t, motion_dim]``
     (the frozen stage-1 decoder; unused for continuous-output models). Windows of ``window`` frames
     (≤ ``max_len``) overlap by ``overlap`` frames and are cross-faded in motion space.
+    ``pose_ref [3]``: head pose of the reference (source) frame every window is relative to (default
+    ``pose[0]``; only read by models with ``pose_input="both"``).
     """
     cfg = model.cfg
     t_total = pose.shape[0]
@@ -175,14 +181,15 @@ def generate_motion(
             blink[s:e].unsqueeze(0).to(dev),
             f_g.view(1, -1).to(dev),
         )
+        ref = (pose[0] if pose_ref is None else pose_ref).view(1, 3).to(dev)
         if cfg.motion_output == "tokens":
-            tok = coarse_to_fine(model, *args, temperature=temperature, top_k=top_k, generator=generator)[
-                0
-            ].cpu()
+            tok = coarse_to_fine(
+                model, *args, temperature=temperature, top_k=top_k, generator=generator, pose_ref=ref
+            )[0].cpu()
             mot = detokenize(tok).detach().float().cpu().reshape(n, cfg.motion_dim)
         else:
             tok = None
-            mot = predict_motion(model, *args)[0].float().cpu()
+            mot = predict_motion(model, *args, pose_ref=ref)[0].float().cpu()
         fade_in = (starts[i - 1] + window - s) if i > 0 else 0
         fade_out = (e - starts[i + 1]) if i + 1 < len(starts) else 0
         w = crossfade_weights(n, max(fade_in, 0), max(fade_out, 0))

@@ -130,7 +130,9 @@ class MotionTokenBERT(nn.Module):
     * ``tokens``: ``[B, T, R, G]`` long, the residual layers known so far (only layers < ``layer`` are read;
       may be ``None`` when every ``layer`` is 0);
     * ``layer``: int or ``[B]`` long, the residual layer r to predict;
-    * ``mask``: ``[B, T]`` bool, True on valid frames (False = padding), or ``None``.
+    * ``mask``: ``[B, T]`` bool, True on valid frames (False = padding), or ``None``;
+    * ``pose_ref``: ``[B, 3]`` degrees, the head pose of the reference frame (used when
+      ``cfg.pose_input == "both"``; ``None`` = the first frame of the window).
 
     Returns logits ``[B, T, G, C]`` (= ``[B, T, 12, 625]``) for token output, or the motion difference
     ``[B, T, 120]`` for continuous output.
@@ -145,7 +147,7 @@ class MotionTokenBERT(nn.Module):
         self.layer_embed = nn.Embedding(cfg.num_layers_rvq, cfg.layer_embed_dim)
         in_dim = (
             cfg.audio_embed_dim
-            + 3
+            + (6 if cfg.pose_input == "both" else 3)
             + 2
             + 2
             + cfg.groups * cfg.token_embed_dim
@@ -191,7 +193,7 @@ class MotionTokenBERT(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def build_inputs(self, audio, pose, gaze, blink, f_g, tokens, layer) -> torch.Tensor:
+    def build_inputs(self, audio, pose, gaze, blink, f_g, tokens, layer, pose_ref=None) -> torch.Tensor:
         """The per-frame concatenation C_r ``[B, T, input_dim]``."""
         cfg = self.cfg
         b, t = pose.shape[:2]
@@ -202,6 +204,10 @@ class MotionTokenBERT(nn.Module):
             raise ValueError(f"layer must lie in [0, {cfg.num_layers_rvq})")
         sp = self.speech(audio, t)
         pose_n = (pose.float() / cfg.pose_scale_deg).clamp(-1.0, 1.0)
+        if cfg.pose_input == "both":
+            ref = pose[:, :1].float() if pose_ref is None else pose_ref.float().view(b, 1, 3)
+            rel = ((pose.float() - ref) / cfg.pose_rel_scale_deg).clamp(-1.0, 1.0)
+            pose_n = torch.cat([pose_n, rel], dim=-1)
         prev = self.prev(tokens, layer, t)
         face = self.face_proj(f_g.float())
         if self.training and cfg.face_dropout > 0:
@@ -211,12 +217,14 @@ class MotionTokenBERT(nn.Module):
         lay = self.layer_embed(layer).unsqueeze(1).expand(-1, t, -1)
         return torch.cat([sp, pose_n, gaze.float(), blink.float(), prev, face, lay], dim=-1)
 
-    def forward(self, audio, pose, gaze, blink, f_g, tokens=None, layer=0, mask=None) -> torch.Tensor:
+    def forward(
+        self, audio, pose, gaze, blink, f_g, tokens=None, layer=0, mask=None, pose_ref=None
+    ) -> torch.Tensor:
         cfg = self.cfg
         b, t = pose.shape[:2]
         if t > cfg.max_len:
             raise ValueError(f"sequence of {t} frames exceeds max_len={cfg.max_len}; generate in windows")
-        x = self.build_inputs(audio, pose, gaze, blink, f_g, tokens, layer)
+        x = self.build_inputs(audio, pose, gaze, blink, f_g, tokens, layer, pose_ref)
         x = self.in_norm(self.in_proj(x)) + self.pos.weight[:t].unsqueeze(0)
         x = self.drop(x)
         pad = None if mask is None else ~mask.bool()

@@ -64,6 +64,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-clips", type=int, default=0, help="only the first N clips per split (smoke tests)")
     p.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
     p.add_argument(
+        "--pose-input",
+        choices=["absolute", "both"],
+        default="absolute",
+        help="absolute head pose (paper) or also pose relative to the reference frame",
+    )
+    p.add_argument(
         "--face-dropout",
         type=float,
         default=0.0,
@@ -114,12 +120,13 @@ def training_loss(
     delta = batch.f - batch.f_ref[:, None]
     nvalid = m.sum().clamp(min=1)
     args = (batch.units, batch.pose, batch.gaze, batch.blink, batch.f_g)
+    ref = batch.pose_ref
     if cfg.motion_output == "continuous":
         # regress the renderer's input Δ̂ = GRFSQ(f_t − f_s) (what a stage-1 trained with its quantizer
         # renders), as a continuous value: the ablation removes the token classification, not the space
         with torch.no_grad():
             delta, _ = stage1.model.quantizer(delta)
-        pred = model(*args, None, 0, m)
+        pred = model(*args, None, 0, m, ref)
         err = (pred - delta).abs() if cfg.regression_loss == "l1" else (pred - delta) ** 2
         loss = (err.mean(-1) * m).sum() / nvalid
         return loss, {"loss": float(loss.detach())}
@@ -128,7 +135,7 @@ def training_loss(
         idx = idx.long()
     b = idx.shape[0]
     r = torch.randint(0, cfg.num_layers_rvq, (b,), generator=generator).to(idx.device)
-    logits = model(*args, idx, r, m)  # [B, T, G, C]
+    logits = model(*args, idx, r, m, ref)  # [B, T, G, C]
     tgt = idx.permute(0, 2, 1, 3)[torch.arange(b, device=idx.device), r]  # [B, T, G]
     ce = F.cross_entropy(logits.reshape(-1, cfg.codebook_size), tgt.reshape(-1), reduction="none").view_as(
         tgt.float()
@@ -223,6 +230,7 @@ def run(args) -> int:
         num_layers_rvq=int(stage1.cfg.num_quantizers),
         codebook_size=int(math.prod(stage1.cfg.levels)),
         face_dropout=args.face_dropout,
+        pose_input=args.pose_input,
         **({} if args.dropout is None else {"dropout": args.dropout}),
     )
     if cfg.max_len < args.window:
