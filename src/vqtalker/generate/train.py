@@ -63,6 +63,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dev-split", default="dev")
     p.add_argument("--max-clips", type=int, default=0, help="only the first N clips per split (smoke tests)")
     p.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
+    p.add_argument("--d-model", type=int, default=None, help="override the preset's transformer width")
+    p.add_argument("--n-layers", type=int, default=None, help="override the preset's transformer depth")
+    p.add_argument("--n-heads", type=int, default=None, help="override the preset's attention heads")
+    p.add_argument("--ffn", type=int, default=None, help="override the preset's feed-forward width")
     p.add_argument(
         "--pose-input",
         choices=["absolute", "both"],
@@ -231,6 +235,16 @@ def run(args) -> int:
         codebook_size=int(math.prod(stage1.cfg.levels)),
         face_dropout=args.face_dropout,
         pose_input=args.pose_input,
+        **{
+            k: v
+            for k, v in (
+                ("d_model", args.d_model),
+                ("n_layers", args.n_layers),
+                ("n_heads", args.n_heads),
+                ("ffn", args.ffn),
+            )
+            if v is not None
+        },
         **({} if args.dropout is None else {"dropout": args.dropout}),
     )
     if cfg.max_len < args.window:
