@@ -103,8 +103,10 @@ def test_freeze_motion_keeps_tokens_and_trains_renderer(tmp_path):
     export_generator(g0, tmp_path / "g0.safetensors", dtype=torch.float16)
     ref = load_generator(tmp_path / "g0.safetensors")
     data = SyntheticPairs(8, 32)
-    train_stage1(_opts(tmp_path, steps=3, init=str(tmp_path / "g0.safetensors"), freeze_motion=True), data,
-                 log=lambda s: None)
+    logs = []
+    train_stage1(_opts(tmp_path, steps=3, init=str(tmp_path / "g0.safetensors"), freeze_motion=True,
+                       reset_warp=(32,)), data, log=logs.append)
+    assert any("reset the warp head of renderer level 32" in s for s in logs)
     g1 = load_generator(tmp_path / "run" / "generator-ema-fp16.safetensors")
     for name in ("encoder", "motion_mlp", "quantizer"):
         a, b = getattr(ref, name).state_dict(), getattr(g1, name).state_dict()

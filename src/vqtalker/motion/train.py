@@ -62,7 +62,8 @@ class TrainOptions:
     vgg_weights: str | None = None
     adv_start: int = 0  # steps without the adversarial term (feature matching still on)
     num_workers: int = 0
-    freeze_motion: bool = False  # keep encoder + motion MLP fixed: tokens (and f_g) stay exactly as they are
+    freeze_motion: bool = False  # keep the token path fixed: tokens (and f_g) stay exactly as they are
+    reset_warp: tuple[int, ...] = ()  # with init: reset these renderer levels' warp heads to the identity warp
     config_overrides: dict = field(default_factory=dict)
 
 
@@ -211,6 +212,16 @@ def train_stage1(opts: TrainOptions, train_set, val_set=None, ctx=None, log=prin
         log(f"resumed from {ckpt} at step {start}")
     elif opts.init:
         _init_from(G, D, opts.init, grow, log)
+        for res in opts.reset_warp:
+            # a dead warp level (mask ~0, saturated flow: see the mask_/flow_px_ validation figures) gets no
+            # useful gradient; restart it at the identity warp with mask 1/2
+            if str(res) not in G.renderer.levels:
+                raise VQTalkerError(f"--reset-warp {res}: the renderer has levels {list(G.renderer.levels)}")
+            head = G.renderer.levels[str(res)].to_flow
+            with torch.no_grad():
+                head.conv.weight.zero_()
+                head.bias.zero_()
+            log(f"reset the warp head of renderer level {res} to the identity warp")
     if ema is None:
         ema = EMA(G, opts.ema_decay)
     if opts.freeze_motion:
@@ -428,6 +439,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a loss weight, e.g. --lambda eye=500 (l1, eye, mouth, perc, adv)")
     p.add_argument("--size", type=int, default=None, help="frame size of the data (default: the config's)")
     p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--reset-warp", type=int, nargs="+", default=[], metavar="RES",
+                   help="with --init: reset these renderer levels' warp heads (e.g. a dead 128) to identity")
     p.add_argument("--freeze-motion", action="store_true",
                    help="train only the renderer side (direction bank, renderer, D): the encoder, motion MLP "
                         "and quantizer projections stay fixed, so motion tokens and f_g do not change "
@@ -500,6 +513,7 @@ def run(args: argparse.Namespace) -> int:
         ema_decay=args.ema_decay, seed=args.seed, device=args.device, amp=not args.no_amp,
         threads=args.threads, perceptual=args.perceptual, vgg_weights=args.vgg_weights,
         adv_start=args.adv_start, num_workers=args.num_workers, freeze_motion=args.freeze_motion,
+        reset_warp=tuple(args.reset_warp),
         config_overrides=overrides,
     )
     summary = train_stage1(opts, train_set, val_set, log=lambda s: print(s, flush=True))
