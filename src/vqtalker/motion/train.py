@@ -63,7 +63,7 @@ class TrainOptions:
     adv_start: int = 0  # steps without the adversarial term (feature matching still on)
     num_workers: int = 0
     freeze_motion: bool = False  # keep the token path fixed: tokens (and f_g) stay exactly as they are
-    reset_warp: tuple[int, ...] = ()  # with init: reset these renderer levels' warp heads to the identity warp
+    reset_warp: tuple[int, ...] = ()  # with init: reset these levels' warp heads to the identity warp
     config_overrides: dict = field(default_factory=dict)
 
 
