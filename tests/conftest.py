@@ -13,3 +13,13 @@ def _no_global_grad_leak():
     torch.set_grad_enabled(True)
     torch.set_num_threads(threads)
     assert not leaked, "test left torch autograd globally disabled"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models: one thread is faster, and avoids spin-waiting on a shared 2-core machine.
+    Use per module: ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

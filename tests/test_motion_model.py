@@ -9,15 +9,7 @@ from vqtalker.motion.config import get_config
 from vqtalker.motion.model import build_discriminator, build_generator, count_parameters, grow
 from vqtalker.motion.ops import ToFlow, warp
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one thread is faster, and avoids spin-waiting on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny(size=32, **kw):

@@ -16,15 +16,7 @@ from vqtalker.motion.model import build_generator
 from vqtalker.motion.synthetic import SyntheticPairs
 from vqtalker.motion.train import TrainOptions, train_stage1
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one thread is faster, and avoids spin-waiting on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _opts(tmp_path, **kw):

@@ -9,15 +9,7 @@ from vqtalker.metrics import psnr, ssim
 from vqtalker.training import EMA, MetricsLogger, load_checkpoint, plot_metrics, save_checkpoint
 from vqtalker.training.checkpoint import find_latest_checkpoint, prune_checkpoints
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one thread is faster, and avoids spin-waiting on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_checkpoint_round_trip_with_adam_state(tmp_path):
