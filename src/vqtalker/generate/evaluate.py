@@ -52,13 +52,13 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
             oh = F.one_hot(valid, cfg.codebook_size).sum(0).float().cpu()  # [R, G, C]
             counts_rg = oh if counts_rg is None else counts_rg + oh
         args = (b.units, b.pose, b.gaze, b.blink, b.f_g)
+        # motion error in the renderer's input space Δ̂ = GRFSQ(f_t − f_s): the GRFSQ projections make Δ̂ a
+        # different space from the raw difference, so the raw difference is not a meaningful reference.
+        # Static = the quantised "no motion" (the reference frame held).
+        target, _ = stage1.model.quantizer(delta)
+        still, _ = stage1.model.quantizer(torch.zeros_like(delta[:, :1]))
+        add("motion_l1_static", ((still - target).abs().mean(-1) * m).sum(), nvalid)
         if cfg.motion_output == "tokens":
-            # motion error in the renderer's input space: the detokenised ground-truth tokens Δ̂_gt. The
-            # GRFSQ projections make Δ̂ a different space from the raw difference f_t − f_s, so the raw
-            # difference is not a meaningful reference here. Static = the tokens of "no motion".
-            target = stage1.model.quantizer.decode(idx)
-            still, _ = stage1.model.quantizer(torch.zeros_like(delta[:, :1]))
-            add("motion_l1_static", ((still - target).abs().mean(-1) * m).sum(), nvalid)
             for r in range(cfg.num_layers_rvq):
                 logits = model(*args, idx, r, m, b.pose_ref)
                 tgt = idx[:, :, r]
@@ -73,10 +73,7 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
                     nvalid * cfg.groups,
                 )
             mot = stage1.model.quantizer.decode(gen)
-        else:
-            target, _ = stage1.model.quantizer(delta)  # continuous variants regress Δ̂ itself
-            still, _ = stage1.model.quantizer(torch.zeros_like(delta[:, :1]))
-            add("motion_l1_static", ((still - target).abs().mean(-1) * m).sum(), nvalid)
+        else:  # continuous variants regress Δ̂ itself
             mot = model(*args, None, 0, m, b.pose_ref)
         add("motion_l1", ((mot - target).abs().mean(-1) * m).sum(), nvalid)
     out = {k: sums[k] / max(counts[k], 1.0) for k in sums}
