@@ -219,3 +219,23 @@ def test_window_sampler_reference_and_padding():
     long = WindowSampler([clip], window=40, seed=0).sample(2)  # clip shorter than the window: padded + masked
     assert long.units.shape == (2, 80) and long.mask.sum(1).tolist() == [30, 30]
     assert float(long.f[:, 30:].abs().sum()) == 0.0
+
+
+def test_mouth_aux_loss_trains_the_mouth_head():
+    """--mouth-aux: the loss gains a mouth-opening term whose gradient reaches the mouth head; off by default."""
+    from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open, mouth_open_torch
+
+    stage1 = FrozenStage1(tiny_stage1())
+    clip = _synthetic_clip()
+    pts = clip.mouth[:5].numpy()
+    np.testing.assert_allclose(mouth_open_torch(clip.mouth[:5]).numpy(), mouth_open(pts), rtol=1e-5, atol=1e-7)
+    batch = WindowSampler([clip], window=16, seed=0).sample(2)
+    kw = dict(speech_vocab=1024, face_dim=stage1.face_dim, dropout=0.0)
+    plain = build_model(make_config("tiny", **kw))
+    _, stats = training_loss(plain, stage1, batch, torch.Generator().manual_seed(0))
+    assert "mouth_l1" not in stats and not hasattr(plain, "mouth_head")
+    model = build_model(make_config("tiny", mouth_aux=1.0, **kw))
+    loss, stats = training_loss(model, stage1, batch, torch.Generator().manual_seed(0))
+    assert stats["mouth_l1"] > 0 and MOUTH_OPEN_SCALE > 1
+    loss.backward()
+    assert model.mouth_head.weight.grad is not None and model.mouth_head.weight.grad.abs().sum() > 0

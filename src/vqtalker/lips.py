@@ -48,6 +48,18 @@ def mouth_open(points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points[:, top] - points[:, bottom], axis=-1)
 
 
+#: inner-lip gaps are a few % of the crop side; this maps them to roughly 0..1 for regression targets
+MOUTH_OPEN_SCALE = 20.0
+
+
+def mouth_open_torch(points):
+    """Torch version of :func:`mouth_open`: lip points ``[..., 40, 2]`` → inner-lip gap ``[...]``."""
+    from vqtalker.data.controls import LIPS
+
+    top, bottom = LIPS.index(13), LIPS.index(14)
+    return (points[..., top, :] - points[..., bottom, :]).norm(dim=-1)
+
+
 def corr(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation; NaN when either side is constant."""
     if len(a) < 2 or a.std() < 1e-9 or b.std() < 1e-9:
@@ -84,4 +96,12 @@ def lip_metrics(generated: np.ndarray, real: np.ndarray) -> dict[str, float]:
     return out
 
 
-__all__ = ["compare_lips", "corr", "lip_metrics", "lip_points", "mouth_open"]
+__all__ = [
+    "MOUTH_OPEN_SCALE",
+    "compare_lips",
+    "corr",
+    "lip_metrics",
+    "lip_points",
+    "mouth_open",
+    "mouth_open_torch",
+]

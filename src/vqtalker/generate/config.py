@@ -70,6 +70,10 @@ class Stage2Config:
     # few training identities f_g lets the model memorise each person's motion instead of following the
     # speech; dropping it makes the speech/pose path carry the motion. Inference always uses f_g.
     face_dropout: float = 0.0
+    # training only: weight of an auxiliary loss that predicts the mouth opening (inner-lip gap from the
+    # prepared landmarks) from the transformer states, so the speech → mouth path is learned even though the
+    # token cross-entropy is dominated by head pose. 0 = off (the paper); the head is unused at inference.
+    mouth_aux: float = 0.0
     pose_scale_deg: float = 90.0  # head pose in degrees is divided by this and clamped to [-1, 1]
     # "absolute": pose(t) only (the paper); "both": also pose(t) − pose(reference), the head rotation relative
     # to the reference frame that the target tokens f_t − f_s are relative to (added here: with few training

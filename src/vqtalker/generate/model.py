@@ -179,6 +179,8 @@ class MotionTokenBERT(nn.Module):
                 self.head = nn.Linear(cfg.d_model, g * c)
         else:
             self.head = nn.Linear(cfg.d_model, cfg.motion_dim)
+        if cfg.mouth_aux > 0:
+            self.mouth_head = nn.Linear(cfg.d_model, 1)
         self.apply(self._init)
 
     @staticmethod
@@ -218,8 +220,10 @@ class MotionTokenBERT(nn.Module):
         return torch.cat([sp, pose_n, gaze.float(), blink.float(), prev, face, lay], dim=-1)
 
     def forward(
-        self, audio, pose, gaze, blink, f_g, tokens=None, layer=0, mask=None, pose_ref=None
+        self, audio, pose, gaze, blink, f_g, tokens=None, layer=0, mask=None, pose_ref=None, aux=None
     ) -> torch.Tensor:
+        """See the class docstring. ``aux``: a dict that receives ``aux["mouth"] [B, T]`` (the auxiliary
+        mouth-opening prediction) when the model has a mouth head."""
         cfg = self.cfg
         b, t = pose.shape[:2]
         if t > cfg.max_len:
@@ -229,6 +233,8 @@ class MotionTokenBERT(nn.Module):
         x = self.drop(x)
         pad = None if mask is None else ~mask.bool()
         h = self.encoder(x, src_key_padding_mask=pad)
+        if aux is not None and hasattr(self, "mouth_head"):
+            aux["mouth"] = self.mouth_head(h).squeeze(-1)
         if cfg.motion_output == "continuous":
             return self.head(h)
         g, c = cfg.groups, cfg.codebook_size

@@ -74,6 +74,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="absolute head pose (paper) or also pose relative to the reference frame",
     )
     p.add_argument(
+        "--mouth-aux",
+        type=float,
+        default=0.0,
+        help="weight of the auxiliary mouth-opening loss (token output; default 0 = off)",
+    )
+    p.add_argument(
         "--face-dropout",
         type=float,
         default=0.0,
@@ -139,15 +145,24 @@ def training_loss(
         idx = idx.long()
     b = idx.shape[0]
     r = torch.randint(0, cfg.num_layers_rvq, (b,), generator=generator).to(idx.device)
-    logits = model(*args, idx, r, m, ref)  # [B, T, G, C]
+    aux: dict = {}
+    logits = model(*args, idx, r, m, ref, aux=aux if cfg.mouth_aux > 0 else None)  # [B, T, G, C]
     tgt = idx.permute(0, 2, 1, 3)[torch.arange(b, device=idx.device), r]  # [B, T, G]
     ce = F.cross_entropy(logits.reshape(-1, cfg.codebook_size), tgt.reshape(-1), reduction="none").view_as(
         tgt.float()
     )
     loss = (ce * m[..., None]).sum() / (nvalid * cfg.groups)
+    stats = {}
+    if "mouth" in aux:
+        from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open_torch
+
+        target = mouth_open_torch(batch.mouth) * MOUTH_OPEN_SCALE  # [B, T], ≈ 0..1
+        mouth_l1 = ((aux["mouth"] - target).abs() * m).sum() / nvalid
+        stats["mouth_l1"] = float(mouth_l1.detach())
+        loss = loss + cfg.mouth_aux * mouth_l1
     with torch.no_grad():
         acc = ((logits.argmax(-1) == tgt) * m[..., None]).sum() / (nvalid * cfg.groups)
-    return loss, {"loss": float(loss.detach()), "acc": float(acc)}
+    return loss, {"loss": float(loss.detach()), "acc": float(acc), **stats}
 
 
 def run(args) -> int:
@@ -235,6 +250,7 @@ def run(args) -> int:
         codebook_size=int(math.prod(stage1.cfg.levels)),
         face_dropout=args.face_dropout,
         pose_input=args.pose_input,
+        mouth_aux=args.mouth_aux,
         **{
             k: v
             for k, v in (
