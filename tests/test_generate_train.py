@@ -224,13 +224,13 @@ def test_window_sampler_reference_and_padding():
 def test_mouth_aux_loss_trains_the_mouth_head():
     """--mouth-aux: the loss gains a mouth-opening term whose gradient reaches the mouth head (off by
     default)."""
-    from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open, mouth_open_torch
+    from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open
 
     stage1 = FrozenStage1(tiny_stage1())
     clip = _synthetic_clip()
     pts = clip.mouth[:5].numpy()
     pts = pts + np.random.default_rng(0).uniform(0, 0.05, pts.shape).astype(np.float32)
-    np.testing.assert_allclose(mouth_open_torch(torch.from_numpy(pts)).numpy(), mouth_open(pts), rtol=1e-5)
+    np.testing.assert_allclose(mouth_open(torch.from_numpy(pts)).numpy(), mouth_open(pts), rtol=1e-5)
     batch = WindowSampler([clip], window=16, seed=0).sample(2)
     kw = dict(speech_vocab=1024, face_dim=stage1.face_dim, dropout=0.0)
     plain = build_model(make_config("tiny", **kw))

@@ -40,24 +40,18 @@ def lip_points(frames: np.ndarray, min_side: int = 256) -> tuple[np.ndarray, np.
     return pts, found
 
 
-def mouth_open(points: np.ndarray) -> np.ndarray:
-    """Inner-lip gap ``[T]`` from lip points ``[T, 40, 2]`` (order of :data:`vqtalker.data.controls.LIPS`)."""
+def mouth_open(points):
+    """Inner-lip gap ``[...]`` from lip points ``[..., 40, 2]`` (order of
+    :data:`vqtalker.data.controls.LIPS`); numpy in, numpy out, or torch in, torch out (differentiable)."""
     from vqtalker.data.controls import LIPS
 
     top, bottom = LIPS.index(13), LIPS.index(14)
-    return np.linalg.norm(points[:, top] - points[:, bottom], axis=-1)
+    diff = points[..., top, :] - points[..., bottom, :]
+    return diff.norm(dim=-1) if hasattr(diff, "norm") else np.linalg.norm(diff, axis=-1)
 
 
 #: inner-lip gaps are a few % of the crop side; this maps them to roughly 0..1 for regression targets
 MOUTH_OPEN_SCALE = 20.0
-
-
-def mouth_open_torch(points):
-    """Torch version of :func:`mouth_open`: lip points ``[..., 40, 2]`` → inner-lip gap ``[...]``."""
-    from vqtalker.data.controls import LIPS
-
-    top, bottom = LIPS.index(13), LIPS.index(14)
-    return (points[..., top, :] - points[..., bottom, :]).norm(dim=-1)
 
 
 def corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,5 +97,4 @@ __all__ = [
     "lip_metrics",
     "lip_points",
     "mouth_open",
-    "mouth_open_torch",
 ]

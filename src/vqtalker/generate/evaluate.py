@@ -23,9 +23,10 @@ from vqtalker.generate.inference import coarse_to_fine, generate_motion
 
 
 def _targets(stage1, batch):
+    """``(delta [B, T, M] raw f_t − f_ref, Δ̂ [B, T, M] its quantisation, indices [B, T, R, G])``."""
     delta = batch.f - batch.f_ref[:, None]
-    _, idx = stage1.model.quantizer(delta)
-    return delta, idx.long()
+    dhat, idx = stage1.model.quantizer(delta)
+    return delta, dhat, idx.long()
 
 
 @torch.no_grad()
@@ -44,7 +45,7 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
     counts_rg = None  # token histograms per (layer, group) for the majority-class reference
     for b in batches:
         b = b.to(dev)
-        delta, idx = _targets(stage1, b)
+        delta, target, idx = _targets(stage1, b)
         m = b.mask
         nvalid = int(m.sum())
         if cfg.motion_output == "tokens":
@@ -55,7 +56,6 @@ def token_metrics(model, stage1, batches) -> dict[str, float]:
         # motion error in the renderer's input space Δ̂ = GRFSQ(f_t − f_s): the GRFSQ projections make Δ̂ a
         # different space from the raw difference, so the raw difference is not a meaningful reference.
         # Static = the quantised "no motion" (the reference frame held).
-        target, _ = stage1.model.quantizer(delta)
         still, _ = stage1.model.quantizer(torch.zeros_like(delta[:, :1]))
         add("motion_l1_static", ((still - target).abs().mean(-1) * m).sum(), nvalid)
         if cfg.motion_output == "tokens":

@@ -154,9 +154,9 @@ def training_loss(
     loss = (ce * m[..., None]).sum() / (nvalid * cfg.groups)
     stats = {}
     if "mouth" in aux:
-        from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open_torch
+        from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open
 
-        target = mouth_open_torch(batch.mouth) * MOUTH_OPEN_SCALE  # [B, T], ≈ 0..1
+        target = mouth_open(batch.mouth) * MOUTH_OPEN_SCALE  # [B, T], ≈ 0..1
         mouth_l1 = ((aux["mouth"] - target).abs() * m).sum() / nvalid
         stats["mouth_l1"] = float(mouth_l1.detach())
         loss = loss + cfg.mouth_aux * mouth_l1
