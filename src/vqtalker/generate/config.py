@@ -74,6 +74,10 @@ class Stage2Config:
     # prepared landmarks) from the transformer states, so the speech → mouth path is learned even though the
     # token cross-entropy is dominated by head pose. 0 = off (the paper); the head is unused at inference.
     mouth_aux: float = 0.0
+    # training only: weight of the mouth-direction token loss (vqtalker.generate.mouth): L1 between the
+    # expected and the true projection of the layer's codes on the motion direction that opens the mouth.
+    # Like mouth_aux it is off in the paper; unlike mouth_aux it acts on the token logits themselves.
+    mouth_token: float = 0.0
     pose_scale_deg: float = 90.0  # head pose in degrees is divided by this and clamped to [-1, 1]
     # "absolute": pose(t) only (the paper); "both": also pose(t) − pose(reference), the head rotation relative
     # to the reference frame that the target tokens f_t − f_s are relative to (added here: with few training

@@ -80,6 +80,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="weight of the auxiliary mouth-opening loss (token output; default 0 = off)",
     )
     p.add_argument(
+        "--mouth-token",
+        type=float,
+        default=0.0,
+        help="weight of the mouth-direction token loss (vqtalker.generate.mouth; token output; 0 = off)",
+    )
+    p.add_argument(
         "--face-dropout",
         type=float,
         default=0.0,
@@ -122,9 +128,12 @@ def lr_at(step: int, base: float, warmup: int, total: int) -> float:
 
 
 def training_loss(
-    model, stage1, batch, generator: torch.Generator | None = None
+    model, stage1, batch, generator: torch.Generator | None = None, mouth_values: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, dict]:
-    """Masked loss of one batch: CE on a random residual layer per sample (tokens) or L1/MSE (continuous)."""
+    """Masked loss of one batch: CE on a random residual layer per sample (tokens) or L1/MSE (continuous).
+
+    ``mouth_values [R, G, C]`` (:func:`vqtalker.generate.mouth.mouth_code_values`) enables the mouth-direction
+    token loss with weight ``cfg.mouth_token``."""
     cfg = model.module.cfg if hasattr(model, "module") else model.cfg
     m = batch.mask
     delta = batch.f - batch.f_ref[:, None]
@@ -160,6 +169,12 @@ def training_loss(
         mouth_l1 = ((aux["mouth"] - target).abs() * m).sum() / nvalid
         stats["mouth_l1"] = float(mouth_l1.detach())
         loss = loss + cfg.mouth_aux * mouth_l1
+    if cfg.mouth_token > 0 and mouth_values is not None:
+        from vqtalker.generate.mouth import mouth_token_loss
+
+        mt = mouth_token_loss(logits, tgt, mouth_values.to(logits.device)[r], m)
+        stats["mouth_tok"] = float(mt.detach())
+        loss = loss + cfg.mouth_token * mt
     with torch.no_grad():
         acc = ((logits.argmax(-1) == tgt) * m[..., None]).sum() / (nvalid * cfg.groups)
     return loss, {"loss": float(loss.detach()), "acc": float(acc), **stats}
@@ -251,6 +266,7 @@ def run(args) -> int:
         face_dropout=args.face_dropout,
         pose_input=args.pose_input,
         mouth_aux=args.mouth_aux,
+        mouth_token=args.mouth_token,
         **{
             k: v
             for k, v in (
@@ -289,6 +305,22 @@ def run(args) -> int:
         if ctx.is_main
         else None
     )
+    mouth_values = None
+    if cfg.mouth_token > 0:
+        if cfg.motion_output != "tokens":
+            raise VQTalkerError("--mouth-token needs token output (variant D-D or C-D)")
+        from vqtalker.generate.mouth import fit_mouth_direction, mouth_code_values
+
+        # deterministic on every rank: the same cached clips, closed-form ridge
+        direction, mstats = fit_mouth_direction(stage1.model.quantizer, train_clips, dev_clips)
+        mouth_values = mouth_code_values(stage1.model.quantizer, direction).to(dev)
+        log("mouth direction: read-out corr with the inner-lip gap change "
+            + ", ".join(f"{k} {v:.3f}" for k, v in mstats.items()))
+        if ctx.is_main:
+            atomic_write_bytes(
+                out / "mouth_direction.json",
+                json.dumps({"direction": direction.tolist(), **mstats}).encode(),
+            )
     train_model = model
     if ctx.distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(
@@ -352,7 +384,7 @@ def run(args) -> int:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.lr, args.warmup, args.steps)
         batch = sampler.sample(args.batch_size).to(dev)
-        loss, stats_step = training_loss(train_model, stage1, batch, rgen)
+        loss, stats_step = training_loss(train_model, stage1, batch, rgen, mouth_values)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = (

@@ -1,0 +1,132 @@
+"""The mouth direction of the motion space and the stage-2 mouth-direction token loss."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vqtalker.data.controls import LIPS
+from vqtalker.generate.config import make_config
+from vqtalker.generate.data import ClipCache, WindowSampler
+from vqtalker.generate.model import build_model
+from vqtalker.generate.mouth import (
+    fit_mouth_direction,
+    mouth_code_values,
+    mouth_features,
+    mouth_token_loss,
+)
+from vqtalker.generate.stage1 import FrozenStage1
+from vqtalker.generate.train import run, training_loss
+from vqtalker.lips import MOUTH_OPEN_SCALE
+
+from test_generate_train import install_stage1, parse, tiny_stage1, write_dataset
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def stage1():
+    return FrozenStage1(tiny_stage1())
+
+
+def _clip(quantizer, direction=None, n=48, seed=0) -> ClipCache:
+    """A clip whose inner-lip gap is (when ``direction`` is given) an exact linear read-out of Δ̂."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(n).float()[:, None]
+    f = torch.sin(t / 3 + torch.randn(1, 120, generator=g) * 3) * 1.5
+    mouth = torch.full((n, 40, 2), 0.5)
+    if direction is not None:
+        with torch.no_grad():
+            delta, _ = quantizer((f - f[:1]).unsqueeze(0))
+        y = delta[0] @ direction
+        mouth[:, LIPS.index(14), 1] = 0.5 + (y - y.min() + 0.1) / MOUTH_OPEN_SCALE
+    return ClipCache(
+        id=f"c{seed}", split="train", f_g=torch.randn(n, 128, generator=g), f=f,
+        units=torch.randint(0, 64, (2 * n,), generator=g), pose=torch.zeros(n, 3), gaze=torch.zeros(n, 2),
+        blink=torch.full((n, 2), 0.3), mouth=mouth,
+    )
+
+
+def test_code_values_decompose_the_read_out(stage1):
+    """direction · decode(idx) = Σ_{r,g} v[r, g, idx] + direction · decode(zero codes), for any indices."""
+    q = stage1.model.quantizer
+    direction = torch.randn(q.dim, generator=torch.Generator().manual_seed(1))
+    v = mouth_code_values(q, direction)
+    assert v.shape == (q.num_quantizers, q.groups, q.codebook_size)
+    idx = torch.randint(0, q.codebook_size, (1, 7, q.num_quantizers, q.groups))
+    zero = int((q.rfsq.fsq.implicit_codebook.abs().sum(-1) == 0).nonzero()[0, 0])
+    bias = q.decode(torch.full_like(idx, zero)) @ direction
+    parts = sum(v[r, torch.arange(q.groups), idx[..., r, :]].sum(-1) for r in range(q.num_quantizers))
+    torch.testing.assert_close(q.decode(idx) @ direction, parts + bias, atol=1e-4, rtol=1e-4)
+
+
+def test_fit_recovers_a_planted_mouth_direction(stage1):
+    q = stage1.model.quantizer
+    true = torch.randn(q.dim, generator=torch.Generator().manual_seed(2))
+    clips = [_clip(q, true, seed=s) for s in range(3)]
+    p, stats = fit_mouth_direction(q, clips[:2], clips[2:])
+    assert stats["train_corr"] > 0.99 and stats["dev_corr"] > 0.95
+    x, y = mouth_features(q, clips[2])
+    assert float(np.corrcoef((x @ p).numpy(), y.numpy())[0, 1]) > 0.95
+    # no mouth movement at all -> nothing to read out (constant target)
+    flat_p, flat = fit_mouth_direction(q, [_clip(q)])
+    assert np.isnan(flat["train_corr"]) and float(flat_p.abs().max()) < 1e-6
+    with pytest.raises(ValueError):
+        fit_mouth_direction(q, [])
+
+
+def test_mouth_token_loss_is_zero_at_the_truth_and_has_gradient():
+    g = torch.Generator().manual_seed(0)
+    values = torch.randn(2, 3, 5, generator=g)  # [B, G, C]
+    target = torch.randint(0, 5, (2, 4, 3), generator=g)
+    mask = torch.ones(2, 4)
+    exact = torch.nn.functional.one_hot(target, 5).float() * 60.0  # softmax ≈ one-hot at the targets
+    assert float(mouth_token_loss(exact, target, values, mask)) < 1e-6
+    logits = torch.zeros(2, 4, 3, 5, requires_grad=True)
+    loss = mouth_token_loss(logits, target, values, mask)
+    loss.backward()
+    assert loss.item() > 0 and float(logits.grad.abs().sum()) > 0
+    # masked frames do not count
+    wrong = exact.clone()
+    wrong[:, 3] = torch.roll(exact[:, 3], 1, dims=-1)
+    mask[:, 3] = 0
+    assert float(mouth_token_loss(wrong, target, values, mask)) < 1e-6
+
+
+def test_training_loss_adds_the_mouth_term(stage1):
+    q = stage1.model.quantizer
+    clip = _clip(q, torch.randn(q.dim, generator=torch.Generator().manual_seed(3)))
+    batch = WindowSampler([clip], window=16, seed=0).sample(2)
+    kw = dict(speech_vocab=1024, face_dim=stage1.face_dim, dropout=0.0)
+    values = mouth_code_values(q, torch.randn(q.dim))
+    plain = build_model(make_config("tiny", **kw))
+    _, stats = training_loss(plain, stage1, batch, torch.Generator().manual_seed(0), values)
+    assert "mouth_tok" not in stats  # weight 0: off
+    torch.manual_seed(0)
+    model = build_model(make_config("tiny", mouth_token=2.0, **kw))
+    loss, stats = training_loss(model, stage1, batch, torch.Generator().manual_seed(0), values)
+    torch.manual_seed(0)
+    ref = build_model(make_config("tiny", **kw))
+    ce, _ = training_loss(ref, stage1, batch, torch.Generator().manual_seed(0))
+    assert stats["mouth_tok"] > 0
+    torch.testing.assert_close(loss, ce + 2.0 * stats["mouth_tok"], atol=1e-5, rtol=1e-5)
+
+
+def test_train_with_mouth_token_records_the_direction(tmp_path):
+    s1 = install_stage1(tmp_path)
+    data = write_dataset(tmp_path / "data")
+    out = tmp_path / "run"
+    args = ["--stage1", str(s1), "--speech-tokenizer", "hash", "--data", str(data), "--out", str(out),
+            "--preset", "tiny", "--window", "24", "--batch-size", "2", "--steps", "2", "--eval-every", "100",
+            "--log-every", "1", "--warmup", "1", "--no-plot", "--mouth-token", "1.0"]
+    assert run(parse(args)) == 0
+    rec = json.loads((out / "mouth_direction.json").read_text())
+    assert len(rec["direction"]) == 120 and -1 <= rec["train_corr"] <= 1
+    names = {r["name"] for r in csv.DictReader(open(out / "metrics.csv"))}
+    assert "mouth_tok" in names
+    with pytest.raises(Exception, match="token output"):
+        run(parse(args[:-2] + ["--out", str(tmp_path / "c"), "--variant", "D-C", "--mouth-token", "1.0"]))
