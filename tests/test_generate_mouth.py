@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_generate_train import install_stage1, parse, tiny_stage1, write_dataset
 
 from vqtalker.data.controls import LIPS
 from vqtalker.generate.config import make_config
@@ -22,8 +23,6 @@ from vqtalker.generate.mouth import (
 from vqtalker.generate.stage1 import FrozenStage1
 from vqtalker.generate.train import run, training_loss
 from vqtalker.lips import MOUTH_OPEN_SCALE
-
-from test_generate_train import install_stage1, parse, tiny_stage1, write_dataset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
