@@ -44,9 +44,15 @@ def _clip(quantizer, direction=None, n=48, seed=0) -> ClipCache:
         y = delta[0] @ direction
         mouth[:, LIPS.index(14), 1] = 0.5 + (y - y.min() + 0.1) / MOUTH_OPEN_SCALE
     return ClipCache(
-        id=f"c{seed}", split="train", f_g=torch.randn(n, 128, generator=g), f=f,
-        units=torch.randint(0, 64, (2 * n,), generator=g), pose=torch.zeros(n, 3), gaze=torch.zeros(n, 2),
-        blink=torch.full((n, 2), 0.3), mouth=mouth,
+        id=f"c{seed}",
+        split="train",
+        f_g=torch.randn(n, 128, generator=g),
+        f=f,
+        units=torch.randint(0, 64, (2 * n,), generator=g),
+        pose=torch.zeros(n, 3),
+        gaze=torch.zeros(n, 2),
+        blink=torch.full((n, 2), 0.3),
+        mouth=mouth,
     )
 
 
@@ -119,9 +125,33 @@ def test_train_with_mouth_token_records_the_direction(tmp_path):
     s1 = install_stage1(tmp_path)
     data = write_dataset(tmp_path / "data")
     out = tmp_path / "run"
-    args = ["--stage1", str(s1), "--speech-tokenizer", "hash", "--data", str(data), "--out", str(out),
-            "--preset", "tiny", "--window", "24", "--batch-size", "2", "--steps", "2", "--eval-every", "100",
-            "--log-every", "1", "--warmup", "1", "--no-plot", "--mouth-token", "1.0"]
+    args = [
+        "--stage1",
+        str(s1),
+        "--speech-tokenizer",
+        "hash",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--window",
+        "24",
+        "--batch-size",
+        "2",
+        "--steps",
+        "2",
+        "--eval-every",
+        "100",
+        "--log-every",
+        "1",
+        "--warmup",
+        "1",
+        "--no-plot",
+        "--mouth-token",
+        "1.0",
+    ]
     assert run(parse(args)) == 0
     rec = json.loads((out / "mouth_direction.json").read_text())
     assert len(rec["direction"]) == 120 and -1 <= rec["train_corr"] <= 1

@@ -15,6 +15,9 @@ Steps of ``__call__`` (CPU fp32 by default):
 3. controls: pose/gaze/blink from a reference video (``pose_from``) or explicit arrays, else neutral values
    with natural blinks (:mod:`vqtalker.generate.controls`);
 4. stage 2: motion tokens, 4 coarse-to-fine passes per window, windows cross-faded in motion space;
+   with a mouth predictor (``weights/stage2/mouth.safetensors``, beyond the paper) the predicted mouth
+   opening is added along the stage-1 mouth direction (``mouth_gain``; 0 = the paper's pure token output),
+   see :mod:`vqtalker.generate.mouth`;
 5. stage 1: render ``w = f_g + D(f_s + Δ̂_t)`` frame by frame (chunks), frames uint8.
 """
 
@@ -36,8 +39,10 @@ SAMPLE_RATE = 16000
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_STAGE1 = DEFAULT_WEIGHTS_DIR / "stage1" / "lite-128.safetensors"
 DEFAULT_STAGE2 = DEFAULT_WEIGHTS_DIR / "stage2" / "lite.safetensors"
+DEFAULT_MOUTH = DEFAULT_WEIGHTS_DIR / "stage2" / "mouth.safetensors"
 STAGE1_FILE = "stage1.safetensors"
 STAGE2_FILE = "stage2.safetensors"
+MOUTH_FILE = "mouth.safetensors"
 STAGE1_HINT = "train one with `vqtalker train stage1 --data DATASET --out RUN_DIR` and pass it with --stage1"
 
 
@@ -48,7 +53,8 @@ class TalkingHeadOutput:
     ``frames``: uint8 ``[T, H, W, 3]`` RGB at ``fps`` (25); ``audio``: float32 ``[T · 640]`` mono speech at
     ``sample_rate`` (16 kHz), trimmed/padded to the video; ``tokens``: int16 ``[T, 4, 12]`` motion tokens
     (``None`` for a continuous-output ablation model); ``motion``: float32 ``[T, 120]`` motion difference Δ̂;
-    ``controls``: the pose/gaze/blink tracks used.
+    ``controls``: the pose/gaze/blink tracks used; ``mouth``: float32 ``[T]`` predicted mouth opening
+    (20 × inner-lip gap / crop side) when mouth guidance was used, else ``None``.
     """
 
     frames: np.ndarray | None
@@ -58,6 +64,7 @@ class TalkingHeadOutput:
     fps: float = float(FPS)
     sample_rate: int = SAMPLE_RATE
     controls: dict = field(default_factory=dict)
+    mouth: np.ndarray | None = None
 
 
 def load_stage1_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -102,13 +109,23 @@ def _read_audio(audio, sample_rate: int) -> np.ndarray:
     return resample(to_mono(wave), int(sample_rate), SAMPLE_RATE)
 
 
+def portrait_mouth_opening(face: np.ndarray) -> float | None:
+    """20 × inner-lip gap (fraction of the side) of a uint8 face crop ``[S, S, 3]``; None if no face found."""
+    from vqtalker.lips import MOUTH_OPEN_SCALE, lip_points, mouth_open
+
+    pts, ok = lip_points(face[None])
+    return float(mouth_open(pts[0]) * MOUTH_OPEN_SCALE) if ok[0] else None
+
+
 class TalkingHeadPipeline:
     """Stage 1 (frozen motion tokenizer + renderer) + stage 2 (coarse-to-fine BERT) + a speech tokenizer.
 
     Build with :meth:`from_pretrained` or directly from objects: ``stage1`` a stage-1 generator module (or a
     :class:`~vqtalker.generate.stage1.FrozenStage1`), ``stage2`` a :class:`MotionTokenBERT`,
     ``speech_tokenizer`` a :class:`vqtalker.speech.base.SpeechTokenizer` (or a registry name),
-    ``control_stats`` the neutral controls (:class:`~vqtalker.generate.controls.ControlStats`).
+    ``control_stats`` the neutral controls (:class:`~vqtalker.generate.controls.ControlStats`);
+    ``mouth_predictor`` / ``mouth_control`` / ``mouth_gain``: optional mouth guidance
+    (:mod:`vqtalker.generate.mouth_predictor`).
     """
 
     def __init__(
@@ -119,6 +136,9 @@ class TalkingHeadPipeline:
         control_stats=None,
         device: str | torch.device = "cpu",
         render_chunk: int = 16,
+        mouth_predictor=None,
+        mouth_control=None,
+        mouth_gain: float = 0.0,
     ):
         from vqtalker.generate.controls import ControlStats
         from vqtalker.generate.stage1 import FrozenStage1
@@ -134,6 +154,9 @@ class TalkingHeadPipeline:
             speech_tokenizer = load_speech_tokenizer(speech_tokenizer)
         self.speech_tokenizer = speech_tokenizer
         self.control_stats = control_stats or ControlStats()
+        self.mouth_predictor = mouth_predictor
+        self.mouth_control = mouth_control
+        self.mouth_gain = float(mouth_gain)
         self._check_compatible()
 
     def _check_compatible(self) -> None:
@@ -165,10 +188,13 @@ class TalkingHeadPipeline:
         stage2: str | os.PathLike | None = None,
         speech_tokenizer=None,
         device: str | torch.device = "cpu",
+        mouth: str | os.PathLike | bool | None = None,
     ) -> TalkingHeadPipeline:
         """Load from a directory holding ``stage1.safetensors`` + ``stage2.safetensors`` (default: the
         packaged ``vqtalker/weights/stage1/lite-128.safetensors`` and ``.../stage2/lite.safetensors``);
         explicit files override. The speech tokenizer defaults to the one named in the stage-2 file.
+        ``mouth``: mouth-predictor file for mouth guidance; None = ``mouth.safetensors`` next to the stage-2
+        default when it exists, ``False`` = none.
         Missing files raise :class:`MissingWeightsError` naming the file and how to train it.
         """
         from vqtalker.generate.checkpoint import load_stage2
@@ -178,9 +204,9 @@ class TalkingHeadPipeline:
             root = Path(path)
             if not root.is_dir():
                 raise MissingWeightsError(f"weights directory not found: {root}")
-            d1, d2 = root / STAGE1_FILE, root / STAGE2_FILE
+            d1, d2, dm = root / STAGE1_FILE, root / STAGE2_FILE, root / MOUTH_FILE
         else:
-            d1, d2 = DEFAULT_STAGE1, DEFAULT_STAGE2
+            d1, d2, dm = DEFAULT_STAGE1, DEFAULT_STAGE2, DEFAULT_MOUTH
         s1 = Path(stage1) if stage1 is not None else d1
         s2 = Path(stage2) if stage2 is not None else d2
         if not s1.is_file():
@@ -188,7 +214,24 @@ class TalkingHeadPipeline:
         model2, meta = load_stage2(s2, device)
         gen = load_stage1_generator(s1, device)
         tok = speech_tokenizer if speech_tokenizer is not None else meta.get("speech_tokenizer", "default")
-        return cls(gen, model2, tok, ControlStats.from_json(meta.get("control_stats")), device)
+        predictor, control, gain = None, None, 0.0
+        mfile = dm if mouth is None else (None if mouth is False else Path(mouth))
+        if mfile is not None and (mouth is not None or mfile.is_file()):
+            from vqtalker.generate.mouth import mouth_guidance
+            from vqtalker.generate.mouth_predictor import load_mouth_predictor
+
+            predictor, mmeta = load_mouth_predictor(mfile)
+            control, gain = mouth_guidance(mmeta)
+        return cls(
+            gen,
+            model2,
+            tok,
+            ControlStats.from_json(meta.get("control_stats")),
+            device,
+            mouth_predictor=predictor,
+            mouth_control=control,
+            mouth_gain=gain,
+        )
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def prepare_image(self, image, crop: bool = True) -> np.ndarray:
@@ -239,12 +282,14 @@ class TalkingHeadPipeline:
         overlap: int = 50,
         crop: bool = True,
         blink_every: float = 3.5,
+        mouth_gain: float | None = None,
     ) -> TalkingHeadOutput:
         """Animate ``image`` with ``audio`` (path, or waveform at ``sample_rate``). See the module docstring.
 
         ``pose [T', 3]`` deg / ``gaze [T', 2]`` / ``blink [T', 2]`` override single tracks (fitted to T);
         ``pose_from`` takes all three from a video's face; ``temperature <= 0`` is argmax decoding (the
         paper), otherwise top-k sampling, deterministic per ``seed`` (which also times the natural blinks).
+        ``mouth_gain``: mouth-guidance gain (None = the mouth file's; 0 = off, the paper).
         All frames are returned in memory; :meth:`animate_to_file` streams them to disk instead.
         """
         out, state = self._generate(
@@ -262,6 +307,7 @@ class TalkingHeadPipeline:
             overlap=overlap,
             crop=crop,
             blink_every=blink_every,
+            mouth_gain=mouth_gain,
         )
         out.frames = np.concatenate(list(self.stage1.render_uint8(state, torch.from_numpy(out.motion))), 0)
         return out
@@ -309,6 +355,7 @@ class TalkingHeadPipeline:
         overlap=50,
         crop=True,
         blink_every=3.5,
+        mouth_gain=None,
     ):
         """Everything but rendering → (output with ``frames=None``, stage-1 source state)."""
         from vqtalker.generate.controls import controls_from_video, fit_length, neutral_controls
@@ -325,6 +372,13 @@ class TalkingHeadPipeline:
             if val is not None:
                 ctrl[name] = fit_length(np.asarray(val, np.float32).reshape(-1, ctrl[name].shape[1]), t)
         state = self.stage1.encode_source(face)
+        gain = self.mouth_gain if mouth_gain is None else float(mouth_gain)
+        if gain < 0:
+            raise VQTalkerError(f"mouth gain must be >= 0, got {gain}")
+        opening, mouth_ref = None, None
+        if gain > 0 and self.mouth_predictor is not None and self.mouth_control is not None:
+            opening = self.mouth_predictor.predict(wave, t)
+            mouth_ref = portrait_mouth_opening(face)
         res = generate_motion(
             self.stage2,
             units,
@@ -338,6 +392,10 @@ class TalkingHeadPipeline:
             temperature=temperature,
             top_k=top_k,
             generator=torch.Generator().manual_seed(int(seed)),
+            mouth_control=self.mouth_control if opening is not None else None,
+            mouth_gain=gain,
+            mouth_ref=mouth_ref,
+            mouth_opening=opening,
         )
         n_samples = t * SAMPLE_RATE // FPS
         wave = wave[:n_samples] if wave.size >= n_samples else np.pad(wave, (0, n_samples - wave.size))
@@ -347,6 +405,7 @@ class TalkingHeadPipeline:
             tokens=None if res.tokens is None else res.tokens.to(torch.int16).numpy(),
             motion=res.motion.numpy().astype(np.float32),
             controls=ctrl,
+            mouth=res.mouth.numpy().astype(np.float32) if res.mouth_guided else None,
         )
         return out, state
 

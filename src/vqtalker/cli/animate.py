@@ -28,9 +28,7 @@ def register(sub) -> None:
         "--image", required=True, help="portrait image (jpg/png/...), any size; the face is cropped"
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument(
-        "--audio", help="speech file (wav/mp3/flac/m4a/... or a video's audio), any language"
-    )
+    src.add_argument("--audio", help="speech file (wav/mp3/flac/m4a/... or a video's audio), any language")
     src.add_argument("--text", help="text to speak with the bundled espeak-ng TTS (needs --lang)")
     p.add_argument("--lang", default=None, help="language of --text (vqtalker tts --list-languages)")
     p.add_argument("-o", "--output", required=True, help="output .mp4")
@@ -56,6 +54,18 @@ def register(sub) -> None:
         default=None,
         metavar="NAME",
         help="speech tokenizer (default: the one the stage-2 model was trained with)",
+    )
+    p.add_argument(
+        "--mouth",
+        default=None,
+        metavar="FILE",
+        help="mouth predictor for mouth guidance (default: the packaged one when present)",
+    )
+    p.add_argument(
+        "--mouth-gain",
+        type=float,
+        default=None,
+        help="mouth guidance strength (default: the mouth file's; 0 = off, the paper's pure token output)",
     )
     p.add_argument("--no-crop", action="store_true", help="the image is already a square face crop")
     p.add_argument(
@@ -90,6 +100,10 @@ def run(args) -> int:
         raise VQTalkerError("--size must be between 16 and 2048")
     if args.temperature < 0 or args.top_k < 0:
         raise VQTalkerError("--temperature and --top-k must be >= 0")
+    if args.mouth_gain is not None and args.mouth_gain < 0:
+        raise VQTalkerError("--mouth-gain must be >= 0")
+    if args.mouth is not None and not Path(args.mouth).is_file():
+        raise VQTalkerError(f"mouth predictor not found: {args.mouth}")
 
     from vqtalker.pipeline import TalkingHeadPipeline
     from vqtalker.utils import pick_device
@@ -105,6 +119,7 @@ def run(args) -> int:
         stage2=args.stage2,
         speech_tokenizer=args.speech_tokenizer,
         device=pick_device(args.device),
+        mouth=args.mouth,
     )
     result = pipe.animate_to_file(
         out,
@@ -120,11 +135,13 @@ def run(args) -> int:
         overlap=args.overlap,
         crop=not args.no_crop,
         blink_every=0.0 if args.no_blinks else 3.5,
+        mouth_gain=args.mouth_gain,
     )
     n = result.motion.shape[0]
     size = args.size or pipe.stage1.size
     print(
-        f"wrote {out} ({n} frames, {n / result.fps:.2f} s, {size}x{size}, synthetic-media tagged)",
+        f"wrote {out} ({n} frames, {n / result.fps:.2f} s, {size}x{size}, "
+        f"{'mouth-guided, ' if result.mouth is not None else ''}synthetic-media tagged)",
         file=sys.stderr,
     )
     return 0

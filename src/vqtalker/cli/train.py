@@ -1,4 +1,4 @@
-"""``vqtalker train {stage1,speech,stage2}``: one verb, one sub-verb per trainable component.
+"""``vqtalker train {stage1,speech,stage2,mouth}``: one verb, one sub-verb per trainable component.
 
 Each trainer module exposes ``add_arguments(parser)`` and ``run(args) -> int``; a trainer whose module
 is not present yet is simply not listed.
@@ -12,6 +12,10 @@ TRAINERS = {
     "stage1": ("vqtalker.motion.train", "train the stage-1 facial motion tokenizer"),
     "speech": ("vqtalker.speech.train", "train the offline default speech tokenizer"),
     "stage2": ("vqtalker.generate.train", "train the stage-2 coarse-to-fine motion generator"),
+    "mouth": (
+        "vqtalker.generate.mouth_predictor",
+        "train the speech -> mouth-opening predictor (mouth guidance)",
+    ),
 }
 
 

@@ -10,7 +10,11 @@
   the rendered frames (mediapipe) and measure their distance to the real video's mouth landmarks (mean L2
   over the 40 lip points, in % of the crop side), against the static-first-frame baseline (the first frame
   rendered by stage 1 with Δ = 0 and held, so both sides carry the same reconstruction error); plus the
-  Pearson correlation of the mouth opening (inner-lip gap) with the real one.
+  Pearson correlation of the mouth opening (inner-lip gap) with the real one. With a model that has a mouth
+  head (or a :class:`~vqtalker.generate.mouth_predictor.MouthPredictor`) also the correlation of the
+  predicted opening with the real one (``mouth_pred_corr``), and with a
+  :class:`~vqtalker.generate.mouth.MouthControl` and ``mouth_gain > 0`` the rendered video uses mouth
+  guidance (reference opening = the first frame's prepared landmarks).
 """
 
 from __future__ import annotations
@@ -101,6 +105,9 @@ def lipsync_metrics(
     temperature: float = 0.0,
     top_k: int = 0,
     seed: int = 0,
+    mouth_control=None,
+    mouth_gain: float = 0.0,
+    mouth_predictor=None,
 ) -> dict[str, float]:
     """Speech-driven dev protocol (see module docstring) on up to ``max_clips`` cached dev ``clips``.
 
@@ -110,7 +117,7 @@ def lipsync_metrics(
     """
     from vqtalker.data.layout import PreparedClip, load_index
     from vqtalker.generate.data import mouth_points
-    from vqtalker.lips import compare_lips, lip_points
+    from vqtalker.lips import MOUTH_OPEN_SCALE, compare_lips, corr, lip_points, mouth_open
 
     model.eval()
     index = {c["id"]: c for c in load_index(data_root)["clips"]}
@@ -119,6 +126,12 @@ def lipsync_metrics(
         prepared = PreparedClip.open(f"{data_root}/{index[c.id]['dir']}")
         first = np.array(prepared.array("frames")[0])
         state = stage1.encode_source(first)
+        opening = None
+        if mouth_predictor is not None:
+            from vqtalker.io.audio import load_audio
+
+            wave = load_audio(prepared.path / "audio.wav", 16000)
+            opening = mouth_predictor.predict(wave, c.num_frames)
         res = generate_motion(
             model,
             c.units,
@@ -132,7 +145,14 @@ def lipsync_metrics(
             temperature=temperature,
             top_k=top_k,
             generator=torch.Generator().manual_seed(seed),
+            mouth_control=mouth_control,
+            mouth_gain=mouth_gain,
+            mouth_ref=float(mouth_open(c.mouth[0]) * MOUTH_OPEN_SCALE),
+            mouth_opening=opening,
         )
+        pred_corr = float("nan")
+        if res.mouth is not None:
+            pred_corr = corr(res.mouth.numpy(), mouth_open(c.mouth.numpy()[: len(res.mouth)]))
         frames = np.concatenate(list(stage1.render_uint8(state, res.motion)))
         pts, ok = lip_points(frames)
         if ok.mean() < 0.5:
@@ -151,12 +171,20 @@ def lipsync_metrics(
         m = compare_lips(gen, real)
         d_static = float(np.linalg.norm(static - real, axis=-1).mean() * 100)
         per_clip.append(
-            (m["mouth_lmd"], d_static, m["mouth_open_corr"], float(ok.mean()), m["mouth_open_range"])
+            (
+                m["mouth_lmd"],
+                d_static,
+                m["mouth_open_corr"],
+                float(ok.mean()),
+                m["mouth_open_range"],
+                pred_corr,
+            )
         )
         log(
             f"lipsync {c.id}: mouth LMD {m['mouth_lmd']:.3f}% (static first frame {d_static:.3f}%), "
             f"mouth-open corr {m['mouth_open_corr']:.3f}, range {m['mouth_open_range']:.2f}, "
             f"face found {ok.mean():.0%}"
+            + ("" if res.mouth is None else f", predicted-opening corr {pred_corr:.3f}")
         )
     if not per_clip:
         return {}
@@ -167,6 +195,7 @@ def lipsync_metrics(
         "mouth_open_corr": float(np.nanmean(arr[:, 2])) if np.isfinite(arr[:, 2]).any() else float("nan"),
         "face_found": float(arr[:, 3].mean()),
         "mouth_open_range": float(np.nanmean(arr[:, 4])),
+        **({"mouth_pred_corr": float(np.nanmean(arr[:, 5]))} if np.isfinite(arr[:, 5]).any() else {}),
     }
 
 
@@ -185,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     from vqtalker.errors import VQTalkerError
     from vqtalker.generate.checkpoint import load_stage2
     from vqtalker.generate.data import build_cache, eval_windows, file_fingerprint, load_cache, planned_clips
+    from vqtalker.generate.mouth import mouth_guidance
+    from vqtalker.generate.mouth_predictor import load_mouth_predictor
     from vqtalker.generate.stage1 import FrozenStage1
     from vqtalker.pipeline import load_stage1_generator
     from vqtalker.speech import load_speech_tokenizer
@@ -203,11 +234,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = argmax (paper); > 0 = sampling")
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--mouth-predictor",
+        default=None,
+        help="mouth predictor + control (vqtalker train mouth) for mouth guidance (default: none)",
+    )
+    p.add_argument(
+        "--mouth-gain",
+        type=float,
+        default=None,
+        help="mouth guidance gain (default: the predictor file's; 0 = off, the paper)",
+    )
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     try:
         model, meta = load_stage2(args.stage2)
+        predictor, control, gain = None, None, 0.0
+        if args.mouth_predictor:
+            predictor, pmeta = load_mouth_predictor(args.mouth_predictor)
+            control, gain = mouth_guidance(pmeta, args.mouth_gain)
         stage1_path = Path(args.stage1)
         stage1 = FrozenStage1(load_stage1_generator(stage1_path))
         name = meta.get("speech_tokenizer", "default")
@@ -229,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
                 temperature=args.temperature,
                 top_k=args.top_k,
                 seed=args.seed,
+                mouth_control=control,
+                mouth_gain=gain,
+                mouth_predictor=predictor,
             )
             metrics.update(lip or {"mouth_lmd": None})  # None = unavailable (no face in the renders)
     except VQTalkerError as exc:
@@ -241,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "step": meta.get("step"),
         "temperature": args.temperature,
         "top_k": args.top_k,
+        "mouth_gain": gain,
         **metrics,
     }
     text = json.dumps(metrics, indent=1)

@@ -56,10 +56,13 @@ def coarse_to_fine(
     top_k: int = 0,
     generator: torch.Generator | None = None,
     pose_ref: torch.Tensor | None = None,
+    aux: dict | None = None,
 ) -> torch.Tensor:
     """Generate motion tokens ``[B, T, R, G]`` (long) in exactly ``R`` passes, coarse (r = 0) to fine.
 
-    Inputs as :meth:`MotionTokenBERT.forward`. Only for token-output models.
+    Inputs as :meth:`MotionTokenBERT.forward`. Only for token-output models. ``aux``: receives
+    ``aux["mouth"] [B, T]``, the mouth-opening prediction averaged over the passes, when the model has a
+    mouth head.
     """
     cfg = model.cfg
     if cfg.motion_output != "tokens":
@@ -68,20 +71,27 @@ def coarse_to_fine(
         )
     b, t = pose.shape[:2]
     tokens = torch.zeros(b, t, cfg.num_layers_rvq, cfg.groups, dtype=torch.long, device=pose.device)
+    mouth = []
     for r in range(cfg.num_layers_rvq):
-        logits = model(audio, pose, gaze, blink, f_g, tokens, r, mask, pose_ref)  # [B, T, G, C]
+        out: dict = {}
+        logits = model(audio, pose, gaze, blink, f_g, tokens, r, mask, pose_ref, aux=out)  # [B, T, G, C]
         tokens[:, :, r] = sample_tokens(logits, temperature, top_k, generator)
+        if "mouth" in out:
+            mouth.append(out["mouth"])
+    if aux is not None and mouth:
+        aux["mouth"] = torch.stack(mouth).mean(0)
     return tokens
 
 
 @torch.no_grad()
 def predict_motion(
-    model: MotionTokenBERT, audio, pose, gaze, blink, f_g, mask=None, pose_ref=None
+    model: MotionTokenBERT, audio, pose, gaze, blink, f_g, mask=None, pose_ref=None, aux=None
 ) -> torch.Tensor:
-    """One pass of a continuous-output model → motion difference ``[B, T, motion_dim]``."""
+    """One pass of a continuous-output model → motion difference ``[B, T, motion_dim]`` (``aux``: as in
+    :func:`coarse_to_fine`)."""
     if model.cfg.motion_output != "continuous":
         raise ValueError("predict_motion needs a continuous-output model")
-    return model(audio, pose, gaze, blink, f_g, None, 0, mask, pose_ref)
+    return model(audio, pose, gaze, blink, f_g, None, 0, mask, pose_ref, aux=aux)
 
 
 def window_starts(n_frames: int, window: int, overlap: int) -> list[int]:
@@ -123,10 +133,15 @@ class GeneratedMotion:
     ``motion``: ``[T, motion_dim]`` float, the blended motion difference Δ̂ (add f_s to get α).
     ``tokens``: ``[T, R, G]`` long motion tokens (in overlaps: those of the window whose weight is larger), or
     ``None`` for a continuous-output model.
+    ``mouth``: ``[T]`` the model's mouth-opening prediction (20 × inner-lip gap as a fraction of the crop
+    side; blended like the motion), or ``None`` when the model has no mouth head.
+    ``mouth_guided``: whether ``motion`` includes the mouth guidance of a :class:`MouthControl`.
     """
 
     motion: torch.Tensor
     tokens: torch.Tensor | None
+    mouth: torch.Tensor | None = None
+    mouth_guided: bool = False
 
 
 @torch.no_grad()
@@ -144,6 +159,10 @@ def generate_motion(
     top_k: int = 0,
     generator: torch.Generator | None = None,
     pose_ref: torch.Tensor | None = None,
+    mouth_control=None,
+    mouth_gain: float = 1.0,
+    mouth_ref: float | None = None,
+    mouth_opening: torch.Tensor | None = None,
 ) -> GeneratedMotion:
     """Generate the motion of one utterance of any length.
 
@@ -153,6 +172,11 @@ def generate_motion(
     (≤ ``max_len``) overlap by ``overlap`` frames and are cross-faded in motion space.
     ``pose_ref [3]``: head pose of the reference (source) frame every window is relative to (default
     ``pose[0]``; only read by models with ``pose_input="both"``).
+    ``mouth_control``: a :class:`vqtalker.generate.mouth.MouthControl`; with a model that has a mouth head
+    and ``mouth_gain > 0`` the predicted opening drives the mouth (``mouth_ref``: the reference frame's
+    20 × inner-lip gap; None = the training mean). ``mouth_opening [T]``: an opening track from elsewhere
+    (:class:`vqtalker.generate.mouth_predictor.MouthPredictor`) that replaces the model's own. Beyond the
+    paper; ``mouth_gain = 0`` turns it off.
     """
     cfg = model.cfg
     t_total = pose.shape[0]
@@ -168,6 +192,7 @@ def generate_motion(
             raise ValueError("detokenize is required for token-output models")
         tokens = torch.zeros(t_total, cfg.num_layers_rvq, cfg.groups, dtype=torch.long)
         best = torch.full((t_total,), -1.0)
+    mouth = torch.zeros(t_total) if hasattr(model, "mouth_head") else None
     starts = window_starts(t_total, window, overlap)
     r = cfg.audio_rate_ratio
     for i, s in enumerate(starts):
@@ -182,24 +207,39 @@ def generate_motion(
             f_g.view(1, -1).to(dev),
         )
         ref = (pose[0] if pose_ref is None else pose_ref).view(1, 3).to(dev)
+        aux: dict = {}
         if cfg.motion_output == "tokens":
             tok = coarse_to_fine(
-                model, *args, temperature=temperature, top_k=top_k, generator=generator, pose_ref=ref
+                model, *args, temperature=temperature, top_k=top_k, generator=generator, pose_ref=ref, aux=aux
             )[0].cpu()
             mot = detokenize(tok).detach().float().cpu().reshape(n, cfg.motion_dim)
         else:
             tok = None
-            mot = predict_motion(model, *args, pose_ref=ref)[0].float().cpu()
+            mot = predict_motion(model, *args, pose_ref=ref, aux=aux)[0].float().cpu()
         fade_in = (starts[i - 1] + window - s) if i > 0 else 0
         fade_out = (e - starts[i + 1]) if i + 1 < len(starts) else 0
         w = crossfade_weights(n, max(fade_in, 0), max(fade_out, 0))
         motion[s:e] += w[:, None] * mot
         weight[s:e, 0] += w
+        if mouth is not None:
+            mouth[s:e] += w * aux["mouth"][0].float().cpu()
         if tok is not None:
             better = w > best[s:e]
             tokens[s:e][better] = tok[better]
             best[s:e] = torch.maximum(best[s:e], w)
-    return GeneratedMotion(motion=motion / weight, tokens=tokens)
+    motion = motion / weight
+    guided = False
+    if mouth is not None:
+        mouth = mouth / weight[:, 0]
+    if mouth_opening is not None:
+        if mouth_opening.shape[0] != t_total:
+            raise ValueError(f"mouth_opening has {mouth_opening.shape[0]} frames, the motion {t_total}")
+        mouth = mouth_opening.float().cpu()
+    if mouth is not None:
+        if mouth_control is not None and mouth_gain > 0:
+            motion = mouth_control.apply(motion, mouth, mouth_ref, mouth_gain)
+            guided = True
+    return GeneratedMotion(motion=motion, tokens=tokens, mouth=mouth, mouth_guided=guided)
 
 
 __all__ = [

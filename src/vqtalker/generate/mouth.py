@@ -17,12 +17,22 @@ deformation that opens the mouth (measured in the stage-2 model card: mouth-open
    of the true codes ``Σ_g v[r, g, c*_g]``. It is differentiable through the softmax and only weighs the
    component of the motion that moves the mouth.
 
+4. :class:`MouthControl` / :func:`fit_mouth_control` — the other way round: the average motion that goes
+   with a unit of mouth opening, ``d = Cov(Δ̂, y) / Var(y)`` ``[M]`` (regression of Δ̂ on y). ``p`` is the
+   best *read-out* but not a good *control* (adding ``y · p / |p|²`` to the static motion does not move the
+   rendered lips), while adding ``y · d`` renders lips whose opening follows ``y`` (dev clips, shipped lite
+   stage 1: correlation 0.77 / 0.90 / 0.97 on JackieChan / TheresaMay / GRID). Stage 2 uses it for *mouth
+   guidance*: its auxiliary head predicts the opening from speech and ``gain · (pred − gap_ref) · d`` is added
+   to the generated motion (beyond the paper; ``gain = 0`` is the paper's pure token output).
+
 Units: frames at 25 fps; ``p`` maps motion-space units to 20 × (fraction of the crop side).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -105,4 +115,87 @@ def mouth_token_loss(
     return ((expected - true).abs() * mask).sum() / mask.sum().clamp(min=1)
 
 
-__all__ = ["fit_mouth_direction", "mouth_code_values", "mouth_features", "mouth_token_loss"]
+@dataclass
+class MouthControl:
+    """Motion-space mouth control (see module docstring, item 4).
+
+    ``direction [M]``: motion change per unit of read-out (20 × inner-lip gap as a fraction of the crop
+    side); ``mean_gap``: mean 20 × gap of the training frames (the reference when a portrait's own gap is
+    unknown); ``corr``: correlation of the fit on the training frames (how much of Δ̂ moves with the mouth).
+    """
+
+    direction: torch.Tensor
+    mean_gap: float
+    corr: float = float("nan")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "direction": [round(float(x), 6) for x in self.direction],
+                "mean_gap": self.mean_gap,
+                "corr": self.corr,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> MouthControl:
+        d = json.loads(text)
+        return cls(
+            torch.tensor(d["direction"], dtype=torch.float32),
+            float(d["mean_gap"]),
+            float(d.get("corr", float("nan"))),
+        )
+
+    def apply(
+        self, motion: torch.Tensor, opening: torch.Tensor, ref_gap: float | None = None, gain: float = 1.0
+    ) -> torch.Tensor:
+        """``motion [T, M] + gain · (opening [T] − ref_gap) · direction``; ``opening`` and ``ref_gap`` in
+        20 × gap units (``ref_gap`` None → ``mean_gap``: the portrait's mouth is assumed average)."""
+        ref = self.mean_gap if ref_gap is None else float(ref_gap)
+        return motion + gain * (opening.float() - ref)[:, None] * self.direction.to(motion.dtype)[None]
+
+
+#: mouth-guidance gain used when a stage-2 file does not name one (``mouth_gain`` metadata)
+DEFAULT_MOUTH_GAIN = 1.0
+
+
+def mouth_guidance(meta: dict, gain: float | None = None) -> tuple[MouthControl | None, float]:
+    """``(control, gain)`` from a weights file's metadata (``mouth_control``, ``gain``): ``(None, 0.0)``
+    when it has no control; ``gain`` None → the file's (else :data:`DEFAULT_MOUTH_GAIN`)."""
+    if "mouth_control" not in meta:
+        return None, 0.0
+    g = float(meta.get("gain", DEFAULT_MOUTH_GAIN)) if gain is None else float(gain)
+    if g < 0:
+        raise ValueError(f"mouth gain must be >= 0, got {g}")
+    return MouthControl.from_json(meta["mouth_control"]), g
+
+
+@torch.no_grad()
+def fit_mouth_control(quantizer, clips: Sequence) -> MouthControl:
+    """Regression of ``Δ̂ [M]`` on ``y`` (the gap change against each clip's first frame) over ``clips``."""
+    if not clips:
+        raise ValueError("fit_mouth_control needs at least one clip")
+    xs, ys = zip(*(mouth_features(quantizer, c) for c in clips))
+    x, y = torch.cat(xs).double(), torch.cat(ys).double()
+    xc, yc = x - x.mean(0), y - y.mean()
+    var = float((yc**2).sum())
+    if var < 1e-12:
+        raise ValueError("the mouth never moves in these clips: no mouth control can be fitted")
+    direction = (xc * yc[:, None]).sum(0) / var
+    # how much of Δ̂'s variance moves with the mouth (R² of the rank-one fit, as a correlation)
+    fitted = yc[:, None] * direction[None]
+    corr = float((1 - ((xc - fitted) ** 2).sum() / (xc**2).sum()).clamp(min=0).sqrt())
+    mean_gap = float(torch.cat([mouth_open(c.mouth.float()) for c in clips]).mean() * MOUTH_OPEN_SCALE)
+    return MouthControl(direction.float(), mean_gap, corr)
+
+
+__all__ = [
+    "DEFAULT_MOUTH_GAIN",
+    "MouthControl",
+    "fit_mouth_control",
+    "mouth_guidance",
+    "fit_mouth_direction",
+    "mouth_code_values",
+    "mouth_features",
+    "mouth_token_loss",
+]
