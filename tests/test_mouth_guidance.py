@@ -277,3 +277,20 @@ def test_train_mouth_cli_writes_a_loadable_file(tmp_path, capsys):
         )
         != 0
     )
+
+
+def test_masked_correlation_matches_numpy():
+    from vqtalker.generate.mouth_predictor import _masked_corr
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(3, 20, generator=g), torch.randn(3, 20, generator=g)
+    b[1] = 2 * a[1] + 1
+    ok = torch.ones(3, 20, dtype=torch.bool)
+    ok[2, 15:] = False
+    b[2, 15:] = float("nan")  # padded frames: ignored
+    got = _masked_corr(a, b, ok)
+    for i in range(3):
+        n = int(ok[i].sum())
+        want = np.corrcoef(a[i, :n].numpy(), b[i, :n].numpy())[0, 1]
+        assert abs(float(got[i]) - want) < 1e-4
+    assert abs(float(got[1]) - 1) < 1e-4

@@ -203,10 +203,12 @@ def train_predictor(
     seed: int = 0,
     log=print,
     eval_every: int = 250,
+    corr_weight: float = 0.0,
 ) -> tuple[MouthPredictor, list[dict]]:
     """Train on random ``window``-frame crops of ``train`` examples (:func:`clip_examples`), L1 loss, AdamW
-    with cosine decay, mel noise augmentation; returns the final model (no selection on ``dev``) and the
-    evaluation history."""
+    with cosine decay, mel noise augmentation; ``corr_weight`` adds ``1 − Pearson correlation`` per crop (the
+    guidance gain absorbs the scale, the shape of the track is what matters). Returns the final model (no
+    selection on ``dev``) and the evaluation history."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = MouthPredictor(cfg)
@@ -234,6 +236,8 @@ def train_predictor(
         pred = model(mel_b)
         ok = ~torch.isnan(y_b)
         loss = (pred[ok] - y_b[ok]).abs().mean()
+        if corr_weight > 0:
+            loss = loss + corr_weight * (1 - _masked_corr(pred, y_b, ok)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -249,6 +253,17 @@ def train_predictor(
     return model.eval(), history
 
 
+def _masked_corr(a: torch.Tensor, b: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation per row of ``a``, ``b`` ``[B, T]`` over the frames where ``ok``; ``[B]``."""
+    w = ok.float()
+    n = w.sum(1).clamp(min=1)
+    b = torch.nan_to_num(b)
+    am = a - (a * w).sum(1, keepdim=True) / n[:, None]
+    bm = b - (b * w).sum(1, keepdim=True) / n[:, None]
+    cov = (am * bm * w).sum(1)
+    return cov / ((am**2 * w).sum(1) * (bm**2 * w).sum(1) + 1e-8).sqrt()
+
+
 def add_arguments(p) -> None:
     p.add_argument(
         "--stage1", required=True, help="stage-1 weights whose motion space the control is fitted in"
@@ -260,6 +275,8 @@ def add_arguments(p) -> None:
     p.add_argument("--window", type=int, default=64, help="training crop in frames (25 fps)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--channels", type=int, default=64)
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--corr-weight", type=float, default=0.0, help="weight of the 1 - correlation loss term")
     p.add_argument("--gain", type=float, default=1.0, help="default guidance gain stored in the file")
     p.add_argument("--train-split", default="train")
     p.add_argument("--dev-split", default="dev")
@@ -293,7 +310,7 @@ def run(args) -> int:
         f"mean opening {control.mean_gap:.3f}",
         flush=True,
     )
-    cfg = MouthPredictorConfig(channels=args.channels)
+    cfg = MouthPredictorConfig(channels=args.channels, dropout=args.dropout)
     model, history = train_predictor(
         train,
         dev,
@@ -304,6 +321,7 @@ def run(args) -> int:
         args.lr,
         args.seed,
         log=lambda m: print(m, flush=True),
+        corr_weight=args.corr_weight,
     )
     final = evaluate_predictor(model, dev) if dev else {}
     out = save_mouth_predictor(
