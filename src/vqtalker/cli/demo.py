@@ -1,9 +1,10 @@
 """``vqtalker demo``: the product end to end, offline, with the packaged weights.
 
 Default: a talking-head video from the packaged portrait (a StyleGAN face of no real person, see
-``vqtalker/assets/README.md``) and speech made by the bundled espeak-ng TTS, in English and in Swahili, written
-to ``--out`` (default ``vqtalker-demo/``) as H.264 + AAC mp4 at 25 fps, tagged as synthetic media. Prints
-timings (real-time factor) and whether the mouth guidance was on. ``--text/--lang`` speaks your own sentence.
+``vqtalker/assets/README.md``) and speech made by the bundled espeak-ng TTS, in English and in Swahili,
+written to ``--out`` (default ``vqtalker-demo/``) as H.264 + AAC mp4 at 25 fps, tagged as synthetic
+media. Prints timings (real-time factor) and whether the mouth guidance was on. ``--text/--lang`` speaks
+your own sentence.
 
 ``--quantizers``: instead, fit every quantizer of the paper's Table-3 family on a seeded synthetic
 facial-motion-like signal (120-d, 25 fps; see :mod:`vqtalker.quantize.report`) and print bits/frame, kbps at
@@ -31,8 +32,8 @@ def register(sub) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", default="vqtalker-demo", help="output folder of the videos (default vqtalker-demo)")
-    p.add_argument("--text", default=None, help="speak this sentence instead of the two demo lines (needs --lang)")
+    p.add_argument("--out", default="vqtalker-demo", help="output folder (default vqtalker-demo)")
+    p.add_argument("--text", default=None, help="speak this instead of the two demo lines (needs --lang)")
     p.add_argument("--lang", default=None, help="language of --text (vqtalker tts --list-languages)")
     p.add_argument("--image", default=None, help="portrait to animate (default: the packaged demo portrait)")
     p.add_argument("--quantizers", action="store_true", help="print the Table-3 quantizer comparison instead")
