@@ -171,3 +171,33 @@ def test_vgg_perceptual_requires_local_weights(tmp_path):
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     assert float(loss(x, x)) == 0.0
     assert float(loss(x, -x)) > 0.0
+
+
+def test_warp_loss_is_zero_for_the_true_flow_and_reaches_every_flow_head():
+    """--lambda warp: a photometric loss on every renderer level's flow (not in the paper)."""
+    from vqtalker.motion.config import get_config
+    from vqtalker.motion.losses import warp_loss
+    from vqtalker.motion.model import build_generator
+    from vqtalker.motion.ops import warp
+
+    g = torch.Generator().manual_seed(0)
+    src = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    offset = torch.zeros(2, 2, 16, 16)
+    offset[:, 0] = 0.25  # a shift in x of 0.25 in normalised units (~1.9 px at 16 px)
+    tgt = warp(src, offset)
+    o = torch.zeros(2, 3, 16, 16)
+    o[:, :2] = torch.atanh(offset)
+    assert float(warp_loss({16: o}, src, tgt)) < 1e-6
+    assert float(warp_loss({16: torch.zeros(2, 3, 16, 16)}, src, tgt)) > 0.01
+    torch.manual_seed(0)
+    G = build_generator(get_config("tiny-32"))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    aux = {"flows": {}}
+    G(x, x.flip(-1), aux=aux)
+    assert sorted(aux["flows"]) == sorted(G.cfg.resolutions) and "mask_32" in aux
+    warp_loss(aux["flows"], x, x.flip(-1)).backward()
+    for res in G.cfg.resolutions:
+        head = G.renderer.levels[str(res)].to_flow
+        assert head.bias.grad is not None and float(head.bias.grad.abs().sum()) > 0, res
+    with pytest.raises(ValueError):
+        warp_loss({}, x, x)

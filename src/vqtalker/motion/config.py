@@ -43,6 +43,10 @@ class MotionConfig:
     lambda_mouth: float = 1000.0
     lambda_perc: float = 0.01
     lambda_adv: float = 1.0
+    # not in the paper: L1 between the source image warped by each renderer level's flow and the target, at
+    # that level's resolution (vqtalker.motion.losses.warp_loss). It gives every flow head a direct signal,
+    # also when its occlusion mask is ~0 (a head that gets none can die: saturated flow, mask ~0). 0 = off.
+    lambda_warp: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -140,6 +140,25 @@ class VGGPyramidLoss(nn.Module):
         return loss
 
 
+def warp_loss(flows: dict, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over levels of ``L1(warp(source_r, tanh(o_r[:, :2])), target_r)``.
+
+    ``flows``: ``{res: o [B, 3, res, res]}`` from :meth:`Renderer.forward` (``aux["flows"]``); ``source``,
+    ``target``: ``[B, 3, S, S]`` images in [-1, 1], area-downsampled to each ``res``. A photometric signal for
+    every flow head, independent of its occlusion mask (not in the paper; ``lambda_warp``).
+    """
+    from vqtalker.motion.ops import warp
+
+    if not flows:
+        raise ValueError("warp_loss needs the renderer's flows (aux['flows'])")
+    total = 0.0
+    for res, o in flows.items():
+        src = F.interpolate(source.float(), size=(res, res), mode="area")
+        tgt = F.interpolate(target.float(), size=(res, res), mode="area")
+        total = total + (warp(src, torch.tanh(o[:, :2].float())) - tgt).abs().mean()
+    return total / len(flows)
+
+
 def generator_loss(cfg, pred, target, eye_mask=None, mouth_mask=None, disc=None, perceptual=None):
     """Return ``(total, parts)``; ``disc`` is the (unwrapped) discriminator or None (no adversarial / FM
     terms), ``perceptual`` a :class:`VGGPyramidLoss` or None (then feature matching with ``disc``)."""

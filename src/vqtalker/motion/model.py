@@ -85,14 +85,17 @@ class MotionGenerator(nn.Module):
         return self.renderer(self.latent(state, delta), state.feats)
 
     # -- training path ------------------------------------------------------------------------------
-    def forward(self, source: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, source: torch.Tensor, target: torch.Tensor, aux: dict | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Training path: encode both, quantize ``f_t − f_s``, render (``aux``: :meth:`Renderer.forward`)."""
         b = source.shape[0]
         h, feats = self.encoder(torch.cat([source, target], 0))
         f = self.motion_code(h)
         f_s, f_t = f[:b], f[b:]
         state = SourceState(h[:b], f_s, {r: x[:b] for r, x in feats.items()})
         delta, indices = self.quantizer(f_t - f_s)
-        image = self.render(state, delta)
+        image = self.renderer(self.latent(state, delta), state.feats, aux=aux)
         return {"image": image, "indices": indices, "delta": delta, "f_s": f_s, "f_t": f_t}
 
 

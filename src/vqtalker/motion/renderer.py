@@ -50,7 +50,9 @@ class Renderer(nn.Module):
         """``aux``: when a dict is given, it receives per-level diagnostics (means over the batch):
         ``mask_{res}`` (occlusion mask, 0 = the warped source feature is not used) and ``flow_px_{res}``
         (mean absolute displacement in pixels of that level). A level whose mask sits near 0 with a
-        saturated flow is dead: the output then has the sharpness of the level below."""
+        saturated flow is dead: the output then has the sharpness of the level below. When ``aux`` holds a
+        dict under ``"flows"``, it receives each level's raw warp output ``{res: [B, 3, res, res]}`` (with
+        gradient; channels: 2 pre-tanh offsets, 1 pre-sigmoid mask) for :func:`~.losses.warp_loss`."""
         b = w.shape[0]
         y = self.conv1(self.const.expand(b, -1, -1, -1).to(w.dtype), w)
         flow = rgb = None
@@ -61,6 +63,8 @@ class Renderer(nn.Module):
             y, flow, rgb = level(y, w, feat, flow, rgb)
             if aux is not None:
                 res = int(key)
-                aux[f"mask_{res}"] = float(torch.sigmoid(flow[:, 2:3].float()).mean())
-                aux[f"flow_px_{res}"] = float(torch.tanh(flow[:, :2].float()).abs().mean() * res / 2)
+                if "flows" in aux:
+                    aux["flows"][res] = flow
+                aux[f"mask_{res}"] = float(torch.sigmoid(flow[:, 2:3].detach().float()).mean())
+                aux[f"flow_px_{res}"] = float(torch.tanh(flow[:, :2].detach().float()).abs().mean() * res / 2)
         return rgb

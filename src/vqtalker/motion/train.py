@@ -164,7 +164,7 @@ def train_stage1(opts: TrainOptions, train_set, val_set=None, ctx=None, log=prin
     """
     from vqtalker.motion.config import get_config
     from vqtalker.motion.export import export_generator
-    from vqtalker.motion.losses import VGG19Features, VGGPyramidLoss, d_logistic, generator_loss
+    from vqtalker.motion.losses import VGG19Features, VGGPyramidLoss, d_logistic, generator_loss, warp_loss
     from vqtalker.motion.model import build_discriminator, build_generator, count_parameters, grow
     from vqtalker.training import EMA, MetricsLogger, init_distributed, load_checkpoint, plot_metrics
     from vqtalker.training.checkpoint import (
@@ -295,10 +295,14 @@ def train_stage1(opts: TrainOptions, train_set, val_set=None, ctx=None, log=prin
                 batch = move(next(it), device)
                 sync = micro == opts.accum - 1 or not ctx.distributed
                 with (G_ddp.no_sync() if not sync else _null()), autocast(device, opts.amp):
-                    res = G_ddp(batch["source"], batch["target"])
+                    fl: dict | None = {"flows": {}} if cfg.lambda_warp else None
+                    res = G_ddp(batch["source"], batch["target"], aux=fl)
                     loss, parts = generator_loss(cfg, res["image"].float(), batch["target"],
                                                  batch.get("eye_mask"), batch.get("mouth_mask"),
                                                  disc=D if use_d else None, perceptual=perceptual)
+                    if fl is not None:
+                        parts["warp"] = warp_loss(fl["flows"], batch["source"], batch["target"])
+                        loss = loss + cfg.lambda_warp * parts["warp"]
                     (loss / opts.accum).backward()
                 saved.append((batch["target"], res["image"].detach()))
                 for k, v in parts.items():
@@ -436,7 +440,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adv-start", type=int, default=d.adv_start,
                    help="step from which the adversarial term is on (paper: 0)")
     p.add_argument("--lambda", dest="lambdas", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a loss weight, e.g. --lambda eye=500 (l1, eye, mouth, perc, adv)")
+                   help="override a loss weight, e.g. --lambda eye=500 (l1, eye, mouth, perc, adv, warp)")
     p.add_argument("--size", type=int, default=None, help="frame size of the data (default: the config's)")
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--reset-warp", type=int, nargs="+", default=[], metavar="RES",
@@ -487,7 +491,7 @@ def run(args: argparse.Namespace) -> int:
         if "=" not in item:
             raise VQTalkerError(f"--lambda expects NAME=VALUE, got {item!r}")
         k, v = item.split("=", 1)
-        if k not in ("l1", "eye", "mouth", "perc", "adv"):
+        if k not in ("l1", "eye", "mouth", "perc", "adv", "warp"):
             raise VQTalkerError(f"unknown loss weight {k!r}")
         overrides[f"lambda_{k}"] = float(v)
     cfg = get_config(args.config, **overrides)
