@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_generate_train import install_stage1, parse, tiny_stage1, write_dataset
+from test_generate_train import install_stage1, parse, stage2_argv, tiny_stage1, write_dataset
 
 from vqtalker.data.controls import LIPS
 from vqtalker.generate.config import make_config
@@ -125,33 +125,8 @@ def test_train_with_mouth_token_records_the_direction(tmp_path):
     s1 = install_stage1(tmp_path)
     data = write_dataset(tmp_path / "data")
     out = tmp_path / "run"
-    args = [
-        "--stage1",
-        str(s1),
-        "--speech-tokenizer",
-        "hash",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--preset",
-        "tiny",
-        "--window",
-        "24",
-        "--batch-size",
-        "2",
-        "--steps",
-        "2",
-        "--eval-every",
-        "100",
-        "--log-every",
-        "1",
-        "--warmup",
-        "1",
-        "--no-plot",
-        "--mouth-token",
-        "1.0",
-    ]
+    extra = ["--steps", "2", "--eval-every", "100", "--warmup", "1", "--mouth-token", "1.0"]
+    args = stage2_argv(s1, data, out, *extra)
     assert run(parse(args)) == 0
     rec = json.loads((out / "mouth_direction.json").read_text())
     assert len(rec["direction"]) == 120 and -1 <= rec["train_corr"] <= 1

@@ -65,6 +65,14 @@ def write_dataset(root, n_train=2, n_frames=60, size=32, seed=0):
     return root
 
 
+def stage2_argv(stage1, data, out, *extra) -> list[str]:
+    """``vqtalker train stage2`` arguments for a tiny run on :func:`write_dataset` data."""
+    return [
+        "--stage1", str(stage1), "--speech-tokenizer", "hash", "--data", str(data), "--out", str(out),
+        "--preset", "tiny", "--window", "24", "--batch-size", "2", "--log-every", "1", "--no-plot", *extra,
+    ]  # fmt: skip
+
+
 def parse(argv):
     p = argparse.ArgumentParser()
     add_arguments(p)
@@ -76,31 +84,7 @@ def test_train_resume_and_outputs(tmp_path, monkeypatch):
     s1 = install_stage1(tmp_path, monkeypatch)
     data = write_dataset(tmp_path / "data")
     out = tmp_path / "run"
-    base = [
-        "--stage1",
-        str(s1),
-        "--speech-tokenizer",
-        "hash",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--preset",
-        "tiny",
-        "--window",
-        "24",
-        "--batch-size",
-        "2",
-        "--ckpt-every",
-        "3",
-        "--eval-every",
-        "3",
-        "--log-every",
-        "1",
-        "--warmup",
-        "2",
-        "--no-plot",
-    ]
+    base = stage2_argv(s1, data, out, "--ckpt-every", "3", "--eval-every", "3", "--warmup", "2")
     assert run(parse(base + ["--steps", "6"])) == 0
     ckpts = sorted(p.name for p in out.glob("step-*.safetensors"))
     assert ckpts == ["step-00000003.safetensors", "step-00000006.safetensors"]

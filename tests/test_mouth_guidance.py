@@ -233,50 +233,15 @@ def test_train_mouth_cli_writes_a_loadable_file(tmp_path, capsys):
     s1 = install_stage1(tmp_path)
     data = write_dataset(tmp_path / "data")
     out = tmp_path / "mouth.safetensors"
-    rc = main(
-        [
-            "train",
-            "mouth",
-            "--stage1",
-            str(s1),
-            "--data",
-            str(data),
-            "--out",
-            str(out),
-            "--steps",
-            "4",
-            "--batch-size",
-            "2",
-            "--window",
-            "16",
-            "--channels",
-            "8",
-            "--gain",
-            "1.5",
-        ]
-    )
+    base = ["train", "mouth", "--stage1", str(s1), "--data", str(data), "--out", str(out)]
+    tiny = ["--steps", "4", "--batch-size", "2", "--window", "16", "--channels", "8"]
+    rc = main(base + tiny + ["--gain", "1.5"])
     assert rc == 0, capsys.readouterr().err
     model, meta = load_mouth_predictor(out)
     control, gain = mouth_guidance(meta)
     assert gain == 1.5 and control.direction.shape == (120,) and np.isfinite(control.mean_gap)
     assert (tmp_path / "mouth.safetensors.json").is_file()
-    assert (
-        main(
-            [
-                "train",
-                "mouth",
-                "--stage1",
-                str(s1),
-                "--data",
-                str(data),
-                "--out",
-                str(out),
-                "--train-split",
-                "nope",
-            ]
-        )
-        != 0
-    )
+    assert main(base + ["--train-split", "nope"]) != 0
 
 
 def test_masked_correlation_matches_numpy():
