@@ -156,7 +156,7 @@ class MouthControl:
 
 
 #: mouth-guidance gain used when a stage-2 file does not name one (``mouth_gain`` metadata)
-DEFAULT_MOUTH_GAIN = 1.0
+DEFAULT_MOUTH_GAIN = 6.0
 
 
 def mouth_guidance(meta: dict, gain: float | None = None) -> tuple[MouthControl | None, float]:

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vqtalker.generate.mouth import DEFAULT_MOUTH_GAIN
+
 FORMAT = "vqtalker-mouth"
 MEL_PER_FRAME = 4  # 100 fps log-mel / 25 fps video
 
@@ -196,7 +198,7 @@ def train_predictor(
     train,
     dev=(),
     cfg: MouthPredictorConfig = MouthPredictorConfig(),
-    steps: int = 3000,
+    steps: int = 1500,
     batch: int = 16,
     window: int = 64,
     lr: float = 2e-3,
@@ -270,14 +272,16 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--data", required=True, help="prepared talking-head dataset (vqtalker prepare output)")
     p.add_argument("--out", required=True, help="output weights file (.safetensors)")
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--window", type=int, default=64, help="training crop in frames (25 fps)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--corr-weight", type=float, default=0.0, help="weight of the 1 - correlation loss term")
-    p.add_argument("--gain", type=float, default=1.0, help="default guidance gain stored in the file")
+    p.add_argument(
+        "--gain", type=float, default=DEFAULT_MOUTH_GAIN, help="default guidance gain stored in the file"
+    )
     p.add_argument("--train-split", default="train")
     p.add_argument("--dev-split", default="dev")
     p.add_argument("--seed", type=int, default=0)
