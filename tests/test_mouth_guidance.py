@@ -209,6 +209,9 @@ def test_pipeline_and_cli_use_a_mouth_file(tmp_path, capsys):
     assert not np.allclose(off.motion, out.motion)
     bare = TalkingHeadPipeline.from_pretrained(tmp_path, mouth=False)
     assert bare.mouth_predictor is None
+    # another stage 1: the mouth direction does not belong to it, so it is not picked up implicitly
+    other = TalkingHeadPipeline.from_pretrained(tmp_path, stage1=tmp_path / "stage1.safetensors")
+    assert other.mouth_predictor is None
     argv = [
         "animate",
         "--image",

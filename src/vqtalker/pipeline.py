@@ -193,8 +193,9 @@ class TalkingHeadPipeline:
         """Load from a directory holding ``stage1.safetensors`` + ``stage2.safetensors`` (default: the
         packaged ``vqtalker/weights/stage1/lite-128.safetensors`` and ``.../stage2/lite.safetensors``);
         explicit files override. The speech tokenizer defaults to the one named in the stage-2 file.
-        ``mouth``: mouth-predictor file for mouth guidance; None = ``mouth.safetensors`` next to the stage-2
-        default when it exists, ``False`` = none.
+        ``mouth``: mouth-predictor file for mouth guidance; None = ``mouth.safetensors`` of the weights
+        directory (or the packaged one) when it exists and ``stage1`` is not overridden (its mouth direction
+        belongs to that stage-1 model), ``False`` = none.
         Missing files raise :class:`MissingWeightsError` naming the file and how to train it.
         """
         from vqtalker.generate.checkpoint import load_stage2
@@ -215,7 +216,10 @@ class TalkingHeadPipeline:
         gen = load_stage1_generator(s1, device)
         tok = speech_tokenizer if speech_tokenizer is not None else meta.get("speech_tokenizer", "default")
         predictor, control, gain = None, None, 0.0
-        mfile = dm if mouth is None else (None if mouth is False else Path(mouth))
+        if mouth is None:
+            mfile = dm if stage1 is None else None
+        else:
+            mfile = None if mouth is False else Path(mouth)
         if mfile is not None and (mouth is not None or mfile.is_file()):
             from vqtalker.generate.mouth import mouth_guidance
             from vqtalker.generate.mouth_predictor import load_mouth_predictor
