@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
-from test_generate_train import install_stage1, parse, stage2_argv, tiny_stage1, write_dataset
+from test_generate_train import (
+    _synthetic_clip,
+    install_stage1,
+    parse,
+    stage2_argv,
+    tiny_stage1,
+    write_dataset,
+)
 
 from vqtalker.data.controls import LIPS
 from vqtalker.generate.config import make_config
@@ -34,26 +42,14 @@ def stage1():
 
 def _clip(quantizer, direction=None, n=48, seed=0) -> ClipCache:
     """A clip whose inner-lip gap is (when ``direction`` is given) an exact linear read-out of Δ̂."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(n).float()[:, None]
-    f = torch.sin(t / 3 + torch.randn(1, 120, generator=g) * 3) * 1.5
+    clip = _synthetic_clip(n, seed)
     mouth = torch.full((n, 40, 2), 0.5)
     if direction is not None:
         with torch.no_grad():
-            delta, _ = quantizer((f - f[:1]).unsqueeze(0))
+            delta, _ = quantizer((clip.f - clip.f[:1]).unsqueeze(0))
         y = delta[0] @ direction
         mouth[:, LIPS.index(14), 1] = 0.5 + (y - y.min() + 0.1) / MOUTH_OPEN_SCALE
-    return ClipCache(
-        id=f"c{seed}",
-        split="train",
-        f_g=torch.randn(n, 128, generator=g),
-        f=f,
-        units=torch.randint(0, 64, (2 * n,), generator=g),
-        pose=torch.zeros(n, 3),
-        gaze=torch.zeros(n, 2),
-        blink=torch.full((n, 2), 0.3),
-        mouth=mouth,
-    )
+    return dataclasses.replace(clip, id=f"c{seed}", mouth=mouth)
 
 
 def test_code_values_decompose_the_read_out(stage1):
