@@ -155,6 +155,12 @@ def test_frame_pair_dataset(prepared):
     assert item["source_index"] != item["target_index"]
     for m in ("eye_mask", "mouth_mask"):
         assert item[m].shape == (1, 32, 32) and 0 < item[m].mean() < 0.3
+    # the mouth-channel inputs: inner-lip gap of each frame / stored crop side × 20, whatever the item size
+    ci, t = ds.locate(3)
+    lm = ds.clip(ci).array("landmarks")
+    for key, i in (("target_mouth", t), ("source_mouth", item["source_index"])):
+        gap = np.linalg.norm(lm[i, 13, :2] - lm[i, 14, :2]) / ds.stored_size * 20
+        assert float(item[key]) == pytest.approx(gap, rel=1e-5)
     full = FramePairDataset(out, split="train")
     assert full[3]["target"].shape == (3, 64, 64)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True)

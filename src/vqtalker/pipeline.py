@@ -54,7 +54,9 @@ class TalkingHeadOutput:
     ``sample_rate`` (16 kHz), trimmed/padded to the video; ``tokens``: int16 ``[T, 4, 12]`` motion tokens
     (``None`` for a continuous-output ablation model); ``motion``: float32 ``[T, 120]`` motion difference Δ̂;
     ``controls``: the pose/gaze/blink tracks used; ``mouth``: float32 ``[T]`` predicted mouth opening
-    (20 × inner-lip gap / crop side) when mouth guidance was used, else ``None``.
+    (20 × inner-lip gap / crop side) when mouth guidance was used, else ``None``; ``mouth_input``: float32
+    ``[T]`` what the stage-1 mouth channel received (:func:`vqtalker.generate.mouth.channel_input` of
+    ``mouth``), or ``None`` when the stage-1 model has no mouth channel or it was off.
     """
 
     frames: np.ndarray | None
@@ -65,6 +67,7 @@ class TalkingHeadOutput:
     sample_rate: int = SAMPLE_RATE
     controls: dict = field(default_factory=dict)
     mouth: np.ndarray | None = None
+    mouth_input: np.ndarray | None = None
 
 
 def load_stage1_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -125,7 +128,8 @@ class TalkingHeadPipeline:
     ``speech_tokenizer`` a :class:`vqtalker.speech.base.SpeechTokenizer` (or a registry name),
     ``control_stats`` the neutral controls (:class:`~vqtalker.generate.controls.ControlStats`);
     ``mouth_predictor`` / ``mouth_control`` / ``mouth_gain``: optional mouth guidance
-    (:mod:`vqtalker.generate.mouth_predictor`).
+    (:mod:`vqtalker.generate.mouth_predictor`); ``mouth_channel_gain``: scale of the predicted opening fed to
+    a stage-1 model with a mouth channel (``MotionConfig.mouth_channel``; 0 = off).
     """
 
     def __init__(
@@ -139,6 +143,7 @@ class TalkingHeadPipeline:
         mouth_predictor=None,
         mouth_control=None,
         mouth_gain: float = 0.0,
+        mouth_channel_gain: float = 1.0,
     ):
         from vqtalker.generate.controls import ControlStats
         from vqtalker.generate.stage1 import FrozenStage1
@@ -157,6 +162,7 @@ class TalkingHeadPipeline:
         self.mouth_predictor = mouth_predictor
         self.mouth_control = mouth_control
         self.mouth_gain = float(mouth_gain)
+        self.mouth_channel_gain = float(mouth_channel_gain)
         self._check_compatible()
 
     def _check_compatible(self) -> None:
@@ -215,7 +221,7 @@ class TalkingHeadPipeline:
         model2, meta = load_stage2(s2, device)
         gen = load_stage1_generator(s1, device)
         tok = speech_tokenizer if speech_tokenizer is not None else meta.get("speech_tokenizer", "default")
-        predictor, control, gain = None, None, 0.0
+        predictor, control, gain, cgain = None, None, 0.0, 1.0
         if mouth is None:
             mfile = dm if stage1 is None else None
         else:
@@ -226,6 +232,10 @@ class TalkingHeadPipeline:
 
             predictor, mmeta = load_mouth_predictor(mfile)
             control, gain = mouth_guidance(mmeta)
+            if getattr(gen.cfg, "mouth_channel", False):
+                # a mouth-channel renderer: the file may name other gains for it (the tuned pair)
+                gain = float(mmeta.get("gain_with_channel", gain))
+                cgain = float(mmeta.get("channel_gain", 1.0))
         return cls(
             gen,
             model2,
@@ -235,6 +245,7 @@ class TalkingHeadPipeline:
             mouth_predictor=predictor,
             mouth_control=control,
             mouth_gain=gain,
+            mouth_channel_gain=cgain,
         )
 
     # -- inputs ---------------------------------------------------------------------------------------------
@@ -287,13 +298,15 @@ class TalkingHeadPipeline:
         crop: bool = True,
         blink_every: float = 3.5,
         mouth_gain: float | None = None,
+        mouth_channel_gain: float | None = None,
     ) -> TalkingHeadOutput:
         """Animate ``image`` with ``audio`` (path, or waveform at ``sample_rate``). See the module docstring.
 
         ``pose [T', 3]`` deg / ``gaze [T', 2]`` / ``blink [T', 2]`` override single tracks (fitted to T);
         ``pose_from`` takes all three from a video's face; ``temperature <= 0`` is argmax decoding (the
         paper), otherwise top-k sampling, deterministic per ``seed`` (which also times the natural blinks).
-        ``mouth_gain``: mouth-guidance gain (None = the mouth file's; 0 = off, the paper).
+        ``mouth_gain``: mouth-guidance gain (None = the mouth file's; 0 = off, the paper);
+        ``mouth_channel_gain``: scale of the opening fed to a stage-1 mouth channel (None = the pipeline's).
         All frames are returned in memory; :meth:`animate_to_file` streams them to disk instead.
         """
         out, state = self._generate(
@@ -312,8 +325,11 @@ class TalkingHeadPipeline:
             crop=crop,
             blink_every=blink_every,
             mouth_gain=mouth_gain,
+            mouth_channel_gain=mouth_channel_gain,
         )
-        out.frames = np.concatenate(list(self.stage1.render_uint8(state, torch.from_numpy(out.motion))), 0)
+        out.frames = np.concatenate(
+            list(self.stage1.render_uint8(state, torch.from_numpy(out.motion), out.mouth_input)), 0
+        )
         return out
 
     @torch.no_grad()
@@ -333,7 +349,8 @@ class TalkingHeadPipeline:
         from vqtalker.io.video import write_video
 
         out, state = self._generate(image, audio, sample_rate, **kwargs)
-        frames = (f for chunk in self.stage1.render_uint8(state, torch.from_numpy(out.motion)) for f in chunk)
+        chunks = self.stage1.render_uint8(state, torch.from_numpy(out.motion), out.mouth_input)
+        frames = (f for chunk in chunks for f in chunk)
         if output_size and output_size != self.stage1.size:
             import cv2
 
@@ -360,10 +377,12 @@ class TalkingHeadPipeline:
         crop=True,
         blink_every=3.5,
         mouth_gain=None,
+        mouth_channel_gain=None,
     ):
         """Everything but rendering → (output with ``frames=None``, stage-1 source state)."""
         from vqtalker.generate.controls import controls_from_video, fit_length, neutral_controls
         from vqtalker.generate.inference import generate_motion
+        from vqtalker.generate.mouth import channel_input
 
         face = self.prepare_image(image, crop=crop)
         wave = _read_audio(audio, sample_rate)
@@ -379,10 +398,20 @@ class TalkingHeadPipeline:
         gain = self.mouth_gain if mouth_gain is None else float(mouth_gain)
         if gain < 0:
             raise VQTalkerError(f"mouth gain must be >= 0, got {gain}")
-        opening, mouth_ref = None, None
-        if gain > 0 and self.mouth_predictor is not None and self.mouth_control is not None:
+        cgain = self.mouth_channel_gain if mouth_channel_gain is None else float(mouth_channel_gain)
+        if cgain < 0:
+            raise VQTalkerError(f"mouth channel gain must be >= 0, got {cgain}")
+        use_channel = self.stage1.has_mouth_channel and cgain > 0 and self.mouth_predictor is not None
+        opening, mouth_ref, mouth_input = None, None, None
+        guide = gain > 0 and self.mouth_control is not None
+        if self.mouth_predictor is not None and (use_channel or guide):
             opening = self.mouth_predictor.predict(wave, t)
             mouth_ref = portrait_mouth_opening(face)
+        if use_channel:
+            ref = mouth_ref
+            if ref is None:
+                ref = self.mouth_control.mean_gap if self.mouth_control is not None else float(opening.mean())
+            mouth_input = channel_input(opening, ref, cgain).numpy().astype(np.float32)
         res = generate_motion(
             self.stage2,
             units,
@@ -396,7 +425,7 @@ class TalkingHeadPipeline:
             temperature=temperature,
             top_k=top_k,
             generator=torch.Generator().manual_seed(int(seed)),
-            mouth_control=self.mouth_control if opening is not None else None,
+            mouth_control=self.mouth_control if opening is not None and gain > 0 else None,
             mouth_gain=gain,
             mouth_ref=mouth_ref,
             mouth_opening=opening,
@@ -409,7 +438,9 @@ class TalkingHeadPipeline:
             tokens=None if res.tokens is None else res.tokens.to(torch.int16).numpy(),
             motion=res.motion.numpy().astype(np.float32),
             controls=ctrl,
-            mouth=res.mouth.numpy().astype(np.float32) if res.mouth_guided else None,
+            mouth=(res.mouth.numpy().astype(np.float32) if res.mouth_guided or mouth_input is not None
+                   else None),
+            mouth_input=mouth_input,
         )
         return out, state
 

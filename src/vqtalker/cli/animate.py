@@ -67,6 +67,13 @@ def register(sub) -> None:
         default=None,
         help="mouth guidance strength (default: the mouth file's; 0 = off, the paper's pure token output)",
     )
+    p.add_argument(
+        "--mouth-channel-gain",
+        type=float,
+        default=None,
+        help="with a stage-1 model that has a mouth channel: scale of the predicted lip gap it receives "
+        "(default: the mouth file's, else 1; 0 = off)",
+    )
     p.add_argument("--no-crop", action="store_true", help="the image is already a square face crop")
     p.add_argument(
         "--size",
@@ -102,6 +109,8 @@ def run(args) -> int:
         raise VQTalkerError("--temperature and --top-k must be >= 0")
     if args.mouth_gain is not None and args.mouth_gain < 0:
         raise VQTalkerError("--mouth-gain must be >= 0")
+    if args.mouth_channel_gain is not None and args.mouth_channel_gain < 0:
+        raise VQTalkerError("--mouth-channel-gain must be >= 0")
     if args.mouth is not None and not Path(args.mouth).is_file():
         raise VQTalkerError(f"mouth predictor not found: {args.mouth}")
 
@@ -136,6 +145,7 @@ def run(args) -> int:
         crop=not args.no_crop,
         blink_every=0.0 if args.no_blinks else 3.5,
         mouth_gain=args.mouth_gain,
+        mouth_channel_gain=args.mouth_channel_gain,
     )
     n = result.motion.shape[0]
     size = args.size or pipe.stage1.size

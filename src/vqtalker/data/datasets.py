@@ -57,6 +57,15 @@ def box_mask(boxes: np.ndarray, size: int, scale: float = 1.0) -> torch.Tensor:
     return m
 
 
+def _mouth_open(landmarks: np.ndarray, side: int) -> torch.Tensor:
+    """Mesh ``[478, 3]`` in crop px → inner-lip gap / side × MOUTH_OPEN_SCALE as a float32 0-d tensor."""
+    from vqtalker.lips import MOUTH_OPEN_SCALE
+
+    lm = np.asarray(landmarks, dtype=np.float32)
+    gap = float(np.linalg.norm(lm[13, :2] - lm[14, :2])) / float(side)
+    return torch.tensor(gap * MOUTH_OPEN_SCALE, dtype=torch.float32)
+
+
 class _PreparedBase(Dataset):
     def __init__(self, root: str | os.PathLike, split: str | None = "train", size: int | None = None,
                  clip_ids: list[str] | None = None, require_audio: bool = False, min_frames: int = 2):
@@ -94,8 +103,10 @@ class FramePairDataset(_PreparedBase):
     """Stage 1 samples: ``(source, target)`` frames of one clip with region masks.
 
     Item ``dict``: ``source``, ``target`` float ``[3, S, S]`` in ``[-1, 1]``; ``eye_mask``, ``mouth_mask``
-    float ``[1, S, S]`` (1 inside the target's eye / mouth boxes); ``clip`` str; ``source_index``,
-    ``target_index`` int. Length = total frames of the selected clips (one item per target frame).
+    float ``[1, S, S]`` (1 inside the target's eye / mouth boxes); ``source_mouth``, ``target_mouth`` float
+    scalars: inner-lip gap (landmarks 13 ↔ 14) / crop side × 20 (:data:`vqtalker.lips.MOUTH_OPEN_SCALE`),
+    for the renderer's mouth channel; ``clip`` str; ``source_index``, ``target_index`` int.
+    Length = total frames of the selected clips (one item per target frame).
     The source frame is drawn uniformly from the clip (never the target itself) with a generator seeded by
     ``(seed, epoch, index)``; call :meth:`set_epoch` to vary it per epoch.
     """
@@ -132,11 +143,14 @@ class FramePairDataset(_PreparedBase):
         src = _resize(frames[s], self.size)
         tgt = _resize(frames[t], self.size)
         reg = np.asarray(clip.array("regions")[t])
+        lm = clip.array("landmarks")
         return {
             "source": to_tensor(src),
             "target": to_tensor(tgt),
             "eye_mask": box_mask(reg[:2], self.size, self.scale),
             "mouth_mask": box_mask(reg[2:3], self.size, self.scale),
+            "source_mouth": _mouth_open(lm[s], self.stored_size),
+            "target_mouth": _mouth_open(lm[t], self.stored_size),
             "clip": clip.id,
             "source_index": s,
             "target_index": t,

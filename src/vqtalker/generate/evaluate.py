@@ -108,10 +108,13 @@ def lipsync_metrics(
     mouth_control=None,
     mouth_gain: float = 0.0,
     mouth_predictor=None,
+    mouth_channel_gain: float = 1.0,
 ) -> dict[str, float]:
     """Speech-driven dev protocol (see module docstring) on up to ``max_clips`` cached dev ``clips``.
 
     ``temperature`` 0 = argmax (the paper); > 0 samples with ``top_k`` and a ``seed`` per clip.
+    With a ``mouth_predictor`` and a stage-1 model that has a mouth channel, the channel receives
+    ``mouth_channel_gain × (predicted opening − the first frame's)`` (0 = off).
 
     Returns ``{}`` when no face is found in the rendered frames (the metric is then unavailable, not zero).
     """
@@ -150,10 +153,16 @@ def lipsync_metrics(
             mouth_ref=float(mouth_open(c.mouth[0]) * MOUTH_OPEN_SCALE),
             mouth_opening=opening,
         )
+        mouth_input = None
+        if opening is not None and stage1.has_mouth_channel and mouth_channel_gain > 0:
+            from vqtalker.generate.mouth import channel_input
+
+            mouth_input = channel_input(opening, float(mouth_open(c.mouth[0]) * MOUTH_OPEN_SCALE),
+                                        mouth_channel_gain)
         pred_corr = float("nan")
         if res.mouth is not None:
             pred_corr = corr(res.mouth.numpy(), mouth_open(c.mouth.numpy()[: len(res.mouth)]))
-        frames = np.concatenate(list(stage1.render_uint8(state, res.motion)))
+        frames = np.concatenate(list(stage1.render_uint8(state, res.motion, mouth_input)))
         pts, ok = lip_points(frames)
         if ok.mean() < 0.5:
             log(f"lipsync: face found in only {ok.mean():.0%} of rendered frames of {c.id}; skipped")
@@ -245,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="mouth guidance gain (default: the predictor file's; 0 = off, the paper)",
     )
+    p.add_argument(
+        "--mouth-channel-gain",
+        type=float,
+        default=1.0,
+        help="with a stage-1 mouth channel: scale of the predicted opening it receives (0 = off)",
+    )
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -278,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 mouth_control=control,
                 mouth_gain=gain,
                 mouth_predictor=predictor,
+                mouth_channel_gain=args.mouth_channel_gain,
             )
             metrics.update(lip or {"mouth_lmd": None})  # None = unavailable (no face in the renders)
     except VQTalkerError as exc:
@@ -291,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "temperature": args.temperature,
         "top_k": args.top_k,
         "mouth_gain": gain,
+        "mouth_channel_gain": args.mouth_channel_gain if stage1.has_mouth_channel and predictor else 0.0,
         **metrics,
     }
     text = json.dumps(metrics, indent=1)

@@ -189,8 +189,28 @@ def fit_mouth_control(quantizer, clips: Sequence) -> MouthControl:
     return MouthControl(direction.float(), mean_gap, corr)
 
 
+#: the mouth-channel input is clipped to the range of o_t − o_s seen in training (20 × gap units)
+CHANNEL_LIMIT = 1.0
+
+
+def channel_input(opening: torch.Tensor, ref: float, gain: float = 1.0, limit: float = CHANNEL_LIMIT):
+    """Mouth-channel input ``m [T]`` for a stage-1 model with a mouth channel, from a predicted opening track
+    ``opening [T]`` (20 × inner-lip gap / crop side, 25 fps) and the source portrait's opening ``ref``.
+
+    ``m = (mean(opening) − ref) + gain · (opening − mean(opening))``, clipped to ``±limit``: the gain
+    amplifies the articulation (the predictor and the renderer both under-articulate) but not the offset
+    between the speaker's average opening and the portrait's, which would push the renderer far outside its
+    training range (washed-out, ghosted faces at ``gain · (opening − ref)`` with gain 4).
+    """
+    o = opening.float()
+    mean = o.mean() if o.numel() else o.new_zeros(())
+    return ((mean - float(ref)) + float(gain) * (o - mean)).clamp(-limit, limit)
+
+
 __all__ = [
+    "CHANNEL_LIMIT",
     "DEFAULT_MOUTH_GAIN",
+    "channel_input",
     "MouthControl",
     "fit_mouth_control",
     "mouth_guidance",

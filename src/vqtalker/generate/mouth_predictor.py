@@ -110,6 +110,12 @@ def log_mel(wave16k) -> torch.Tensor:
     return cmvn(_MEL(w))
 
 
+#: defaults for a stage-1 model with a mouth channel (chosen on the dev clips with the shipped models: the
+#: channel fed 4 × the predicted opening change, plus motion-space guidance at gain 3)
+DEFAULT_CHANNEL_GAIN = 4.0
+DEFAULT_GAIN_WITH_CHANNEL = 3.0
+
+
 def save_mouth_predictor(path, model: MouthPredictor, control=None, gain: float = 1.0, **meta: str) -> Path:
     """Write the predictor (fp16 weights), its config, the stage-1 ``control`` and ``gain`` atomically."""
     from safetensors.torch import save_file
@@ -282,6 +288,18 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--gain", type=float, default=DEFAULT_MOUTH_GAIN, help="default guidance gain stored in the file"
     )
+    p.add_argument(
+        "--channel-gain",
+        type=float,
+        default=DEFAULT_CHANNEL_GAIN,
+        help="for a stage-1 model with a mouth channel: scale of the predicted opening it receives",
+    )
+    p.add_argument(
+        "--gain-with-channel",
+        type=float,
+        default=DEFAULT_GAIN_WITH_CHANNEL,
+        help="guidance gain used next to a stage-1 mouth channel (stored as gain_with_channel)",
+    )
     p.add_argument("--train-split", default="train")
     p.add_argument("--dev-split", default="dev")
     p.add_argument("--seed", type=int, default=0)
@@ -335,6 +353,8 @@ def run(args) -> int:
         args.gain,
         stage1=Path(args.stage1).name,
         steps=str(args.steps),
+        channel_gain=str(float(args.channel_gain)),
+        gain_with_channel=str(float(args.gain_with_channel)),
         dev=json.dumps(final),
     )
     atomic_write_bytes(str(out) + ".json", json.dumps({"history": history, "dev": final}, indent=1).encode())

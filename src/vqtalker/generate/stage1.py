@@ -8,7 +8,7 @@ pipeline need on top:
   every frame (cached per clip by the trainer; the token targets of any window follow from them);
 * ``quantize(delta [T, M]) -> indices [T, R, G]`` — GRFSQ indices of ``f_t − f_s`` (the stage-2 targets);
 * ``detokenize(indices [T, R, G], n_layers=None) -> Δ̂ [T, M]`` on the CPU;
-* ``render_uint8(state, Δ̂ [T, M])`` → uint8 ``[n, S, S, 3]`` chunks (memory stays flat in T).
+* ``render_uint8(state, Δ̂ [T, M], mouth=None)`` → uint8 ``[n, S, S, 3]`` chunks (memory stays flat in T).
 
 Images enter the network as ``[B, 3, S, S]`` in [-1, 1] and leave as uint8 (architecture notes §1), see
 :func:`vqtalker.motion.tokenizer.to_model_frames` / :func:`~vqtalker.motion.tokenizer.to_uint8`.
@@ -66,11 +66,13 @@ class FrozenStage1(MotionTokenizer):
         return super().detokenize(indices, n_layers).cpu()
 
     @torch.no_grad()
-    def render_uint8(self, state, delta: torch.Tensor):
-        """Yield uint8 ``[n, S, S, 3]`` chunks for ``delta [T, M]`` (memory stays flat in T)."""
-        for i in range(0, delta.shape[0], self.chunk):
+    def render_uint8(self, state, delta: torch.Tensor, mouth=None):
+        """Yield uint8 ``[n, S, S, 3]`` chunks for ``delta [T, M]`` (memory stays flat in T); ``mouth [T]``:
+        mouth-channel input (see :meth:`MotionTokenizer.render`)."""
+        ms = self._mouth_chunks(mouth, delta.shape[0])
+        for i, m in zip(range(0, delta.shape[0], self.chunk), ms, strict=True):
             d = delta[i : i + self.chunk].to(self.device).float()
-            yield to_uint8(self.generator.render(state, d))
+            yield to_uint8(self.generator.render(state, d, m))
 
 
 __all__ = ["FrozenStage1", "to_model_frames", "to_uint8"]

@@ -47,6 +47,16 @@ class MotionConfig:
     # that level's resolution (vqtalker.motion.losses.warp_loss). It gives every flow head a direct signal,
     # also when its occlusion mask is ~0 (a head that gets none can die: saturated flow, mask ~0). 0 = off.
     lambda_warp: float = 0.0
+    # not in the paper: the "mouth channel". The renderer also takes the inner-lip gap difference
+    # m = o_t − o_s (20 × gap / crop side, vqtalker.lips.MOUTH_OPEN_SCALE units; ≈ 0 … 1) through a learned
+    # vector: w = f_g + D(f_s + Δ̂) + m · v. One explicitly supervised motion direction, so the renderer
+    # learns to open the lips as far as m says instead of hedging on what the tokens carry of the mouth;
+    # the speech side drives it with the predicted opening (vqtalker.generate.mouth_predictor), the codec
+    # sends it as side information (5 bit/frame). v starts at 0: an old model loads unchanged.
+    mouth_channel: bool = False
+    # the mouth channel with its own vector for every styled renderer layer ("W+", 1 + 3 × levels vectors)
+    # instead of one shared v: more freedom to move the lips (trained with the rest frozen, m = 0 unchanged)
+    mouth_per_layer: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -117,8 +127,8 @@ PRESETS: dict[str, dict] = {
 def get_config(name: str, **overrides) -> MotionConfig:
     """Return the named preset (``paper-256``, ``paper-512``, ``lite-128``, ``lite-256``, ``tiny-32``).
 
-    ``name`` may carry option suffixes ``+hal`` / ``+decouple`` (e.g. ``paper-256+hal+decouple`` approximates
-    the paper's 47.7 M-parameter build).
+    ``name`` may carry option suffixes ``+hal`` / ``+decouple`` / ``+mouth`` / ``+mouthplus`` (e.g.
+    ``paper-256+hal+decouple`` approximates the paper's 47.7 M-parameter build).
     """
     base, *opts = name.split("+")
     if base not in PRESETS:
@@ -129,7 +139,12 @@ def get_config(name: str, **overrides) -> MotionConfig:
             kw["hal"] = True
         elif o == "decouple":
             kw["decouple_mlps"] = True
+        elif o == "mouth":
+            kw["mouth_channel"] = True
+        elif o == "mouthplus":
+            kw["mouth_channel"] = True
+            kw["mouth_per_layer"] = True
         else:
-            raise VQTalkerError(f"unknown config option +{o} (known: +hal, +decouple)")
+            raise VQTalkerError(f"unknown config option +{o} (known: +hal, +decouple, +mouth, +mouthplus)")
     kw.update(overrides)
     return MotionConfig(name=name, **kw)

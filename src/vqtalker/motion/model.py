@@ -6,6 +6,7 @@ Latent composition (architecture notes §2.6)::
     f_s = MLP(h_s); f_t = MLP(E(x_t).h)   # [B, 120]
     Δ̂, idx = GRFSQ(f_t − f_s)         # [B, 120], [B, 4, 12]
     w = f_g + D(f_s + Δ̂)              # [B, L]
+    w = w + m · v                      # optional mouth channel, m = o_t − o_s [B] (cfg.mouth_channel)
     x̂ = Renderer(w, feats)            # [B, 3, S, S]
 """
 
@@ -58,6 +59,11 @@ class MotionGenerator(nn.Module):
         self.direction = DirectionBank(cfg.latent_dim, cfg.motion_dim)
         self.quantizer = build_quantizer(cfg)
         self.renderer = Renderer(cfg)
+        # mouth channel (not in the paper, see MotionConfig.mouth_channel): m [B] -> m · v, v [L] starts at 0
+        k = self.renderer.num_styles if cfg.mouth_per_layer else 1
+        self.mouth = nn.Linear(1, cfg.latent_dim * k, bias=False) if cfg.mouth_channel else None
+        if self.mouth is not None:
+            nn.init.zeros_(self.mouth.weight)
 
     # -- pieces -----------------------------------------------------------------------------------
     def motion_code(self, h: torch.Tensor) -> torch.Tensor:
@@ -76,26 +82,43 @@ class MotionGenerator(nn.Module):
         h, _ = self.encoder(frames)
         return self.motion_code(h)
 
-    def latent(self, state: SourceState, delta: torch.Tensor) -> torch.Tensor:
-        """``w = f_g + D(f_s + Δ̂)``; ``delta [B, M]`` (or ``[T, M]`` against a batch-1 state)."""
-        return state.f_g + self.direction(state.f_s + delta)
+    def latent(
+        self, state: SourceState, delta: torch.Tensor, mouth: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``w = f_g + D(f_s + Δ̂) [+ m · v]``; ``delta [B, M]`` (or ``[T, M]`` against a batch-1 state);
+        ``mouth [B]``: inner-lip gap of the target minus the source's (20 × gap / crop side), used only by a
+        model with the mouth channel (ignored otherwise; None = 0). With ``cfg.mouth_per_layer`` and a mouth
+        input the result is per renderer layer, ``[B, K, L]``."""
+        w = state.f_g + self.direction(state.f_s + delta)
+        if self.mouth is not None and mouth is not None:
+            m = torch.as_tensor(mouth, dtype=w.dtype, device=w.device).reshape(-1, 1)
+            off = self.mouth(m)
+            if self.cfg.mouth_per_layer:
+                return w[:, None, :] + off.view(off.shape[0], -1, w.shape[-1])
+            w = w + off
+        return w
 
-    def render(self, state: SourceState, delta: torch.Tensor) -> torch.Tensor:
-        """``delta [B, M] -> image [B, 3, S, S]`` (a batch-1 state is broadcast over the frames)."""
-        return self.renderer(self.latent(state, delta), state.feats)
+    def render(
+        self, state: SourceState, delta: torch.Tensor, mouth: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``delta [B, M] (, mouth [B]) -> image [B, 3, S, S]`` (a batch-1 state is broadcast over the
+        frames)."""
+        return self.renderer(self.latent(state, delta, mouth), state.feats)
 
     # -- training path ------------------------------------------------------------------------------
     def forward(
-        self, source: torch.Tensor, target: torch.Tensor, aux: dict | None = None
+        self, source: torch.Tensor, target: torch.Tensor, aux: dict | None = None,
+        mouth: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Training path: encode both, quantize ``f_t − f_s``, render (``aux``: :meth:`Renderer.forward`)."""
+        """Training path: encode both, quantize ``f_t − f_s``, render (``aux``: :meth:`Renderer.forward`;
+        ``mouth [B]``: o_t − o_s for the mouth channel)."""
         b = source.shape[0]
         h, feats = self.encoder(torch.cat([source, target], 0))
         f = self.motion_code(h)
         f_s, f_t = f[:b], f[b:]
         state = SourceState(h[:b], f_s, {r: x[:b] for r, x in feats.items()})
         delta, indices = self.quantizer(f_t - f_s)
-        image = self.renderer(self.latent(state, delta), state.feats, aux=aux)
+        image = self.renderer(self.latent(state, delta, mouth), state.feats, aux=aux)
         return {"image": image, "indices": indices, "delta": delta, "f_s": f_s, "f_t": f_t}
 
 

@@ -21,8 +21,10 @@ class RenderLevel(nn.Module):
         self.to_rgb = ToRGB(out_ch, blur_kernel=blur_kernel)
 
     def forward(self, y, w, feature, flow_skip, rgb_skip):
-        y = self.conv(self.conv_up(y, w), w)
-        f_warp, y, flow = self.to_flow(y, w, feature, flow_skip)
+        """``w``: ``[B, L]`` for all three styled layers, or a tuple of three ``[B, L]`` (up, conv, flow)."""
+        w_up, w_conv, w_flow = w if isinstance(w, tuple) else (w, w, w)
+        y = self.conv(self.conv_up(y, w_up), w_conv)
+        f_warp, y, flow = self.to_flow(y, w_flow, feature, flow_skip)
         rgb = self.to_rgb(f_warp, rgb_skip)
         return y, flow, rgb
 
@@ -31,7 +33,8 @@ class Renderer(nn.Module):
     """``w [B, latent], feats {res: [B, ch(res), res, res]} -> image [B, 3, S, S]`` (no output tanh).
 
     A learned 4×4 constant, one StyledConv at 4×4, then one :class:`RenderLevel` per resolution
-    8 … S (``levels[str(res)]``). Every layer is modulated by the same ``w``.
+    8 … S (``levels[str(res)]``). Every layer is modulated by the same ``w [B, L]``, or layer by layer with
+    ``w [B, K, L]`` (``K = num_styles`` = 1 + 3 × levels: conv1, then up / conv / flow of each level).
     """
 
     def __init__(self, cfg: MotionConfig):
@@ -44,6 +47,10 @@ class Renderer(nn.Module):
             {str(r): RenderLevel(ch(r // 2), ch(r), style, bk) for r in cfg.resolutions}
         )
 
+    @property
+    def num_styles(self) -> int:
+        return 1 + 3 * len(self.levels)
+
     def forward(
         self, w: torch.Tensor, feats: dict[int, torch.Tensor], aux: dict | None = None
     ) -> torch.Tensor:
@@ -54,13 +61,19 @@ class Renderer(nn.Module):
         dict under ``"flows"``, it receives each level's raw warp output ``{res: [B, 3, res, res]}`` (with
         gradient; channels: 2 pre-tanh offsets, 1 pre-sigmoid mask) for :func:`~.losses.warp_loss`."""
         b = w.shape[0]
-        y = self.conv1(self.const.expand(b, -1, -1, -1).to(w.dtype), w)
+        if w.ndim == 3:
+            if w.shape[1] != self.num_styles:
+                raise ValueError(f"per-layer w needs {self.num_styles} styles, got {w.shape[1]}")
+            styles = w.unbind(1)
+        else:
+            styles = (w,) * self.num_styles
+        y = self.conv1(self.const.expand(b, -1, -1, -1).to(w.dtype), styles[0])
         flow = rgb = None
-        for key, level in self.levels.items():
+        for i, (key, level) in enumerate(self.levels.items()):
             feat = feats[int(key)]
             if feat.shape[0] != b:
                 feat = feat.expand(b, -1, -1, -1)
-            y, flow, rgb = level(y, w, feat, flow, rgb)
+            y, flow, rgb = level(y, tuple(styles[1 + 3 * i : 4 + 3 * i]), feat, flow, rgb)
             if aux is not None:
                 res = int(key)
                 if "flows" in aux:

@@ -3,7 +3,9 @@
 Each item is a cartoon "face" (ellipse with two eyes and a mouth) on a coloured background; source and
 target differ by a small head translation, eye opening and mouth opening. Items are deterministic in the
 index. Same dict layout as :class:`vqtalker.data.datasets.FramePairDataset`:
-``source, target [3, S, S]`` in [-1, 1], ``eye_mask, mouth_mask [1, S, S]`` in {0, 1} (of the target).
+``source, target [3, S, S]`` in [-1, 1], ``eye_mask, mouth_mask [1, S, S]`` in {0, 1} (of the target),
+``source_mouth, target_mouth`` (0-d): the mouth ellipse's height / side × 20 (the units of
+:data:`vqtalker.lips.MOUTH_OPEN_SCALE`).
 """
 
 from __future__ import annotations
@@ -44,4 +46,7 @@ class SyntheticPairs(Dataset):
         src, _, _ = _face(self.size, (p[0, 0] - 0.5) * 0.3, (p[0, 1] - 0.5) * 0.2, p[0, 2], p[0, 3], hue)
         tgt, eye, mouth = _face(self.size, (p[1, 0] - 0.5) * 0.3, (p[1, 1] - 0.5) * 0.2, p[1, 2], p[1, 3],
                                 hue)
-        return {"source": src, "target": tgt, "eye_mask": eye, "mouth_mask": mouth}
+        # ellipse semi-axis in [-1, 1] coordinates = full height in units of the side
+        gap = 20.0 * (0.02 + 0.12 * p[:, 3])
+        return {"source": src, "target": tgt, "eye_mask": eye, "mouth_mask": mouth,
+                "source_mouth": gap[0], "target_mouth": gap[1]}

@@ -138,22 +138,71 @@ class MotionTokenizer(torch.nn.Module):
             raise VQTalkerError(f"token values must be in [0, {codebook})")
         return self.generator.quantizer.decode(idx.long().to(self.device), n_layers=n_layers).float()
 
+    @property
+    def has_mouth_channel(self) -> bool:
+        """Whether the renderer takes the lip-gap input (:attr:`MotionConfig.mouth_channel`)."""
+        return bool(getattr(self.cfg, "mouth_channel", False))
+
+    def _mouth_chunks(self, mouth, t: int):
+        if mouth is None or not self.has_mouth_channel:
+            return [None] * len(range(0, t, self.chunk))
+        m = torch.as_tensor(np.asarray(mouth) if not torch.is_tensor(mouth) else mouth,
+                            dtype=torch.float32, device=self.device).reshape(-1)
+        if m.shape[0] != t:
+            raise VQTalkerError(f"mouth input has {m.shape[0]} frames, the motion {t}")
+        return [m[i:i + self.chunk] for i in range(0, t, self.chunk)]
+
     @torch.no_grad()
-    def render(self, source_state: SourceState, motion: torch.Tensor) -> torch.Tensor:
+    def render(self, source_state: SourceState, motion: torch.Tensor, mouth=None) -> torch.Tensor:
         """Render ``motion Δ̂ [T, 120]`` (from :meth:`detokenize`) against the source → ``[T, 3, S, S]``
-        in [-1, 1] (clamped)."""
+        in [-1, 1] (clamped). ``mouth [T]``: the mouth-channel input ``o_t − o_source`` (20 × inner-lip gap /
+        crop side) for a model that has one; ignored otherwise, None = 0."""
         motion = torch.as_tensor(motion, dtype=torch.float32, device=self.device)
         if motion.ndim == 1:
             motion = motion[None]
-        outs = [self.generator.render(source_state, motion[i:i + self.chunk]).clamp(-1, 1)
-                for i in range(0, motion.shape[0], self.chunk)]
+        ms = self._mouth_chunks(mouth, motion.shape[0])
+        outs = [self.generator.render(source_state, motion[i:i + self.chunk], m).clamp(-1, 1)
+                for i, m in zip(range(0, motion.shape[0], self.chunk), ms, strict=True)]
         return torch.cat(outs) if outs else motion.new_zeros(0, 3, self.size, self.size)
 
     @torch.no_grad()
-    def reconstruct(self, frames, n_layers: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tokenize every frame against the first and render from the first frame + tokens alone.
+    def reconstruct(
+        self, frames, n_layers: int | None = None, mouth=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokenize every frame against the first and render from the first frame + tokens alone (+ the
+        mouth-channel side information ``mouth [T]`` = ``o_t − o_0``, see :func:`mouth_side_info`).
         Returns ``(frames_hat [T, 3, S, S], tokens int16 [T, 4, 12])``."""
         x = self._prep(frames)
         state = self.generator.encode_source(x[:1])
         idx = self.tokenize(x, state)
-        return self.render(state, self.detokenize(idx, n_layers)), idx
+        return self.render(state, self.detokenize(idx, n_layers), mouth), idx
+
+
+#: side information of the mouth channel: the opening (20 × inner-lip gap / crop side) in 5-bit steps
+MOUTH_SIDE_BITS = 5
+MOUTH_SIDE_STEP = 0.05  # 32 levels cover 0 … 1.55 (a wide-open mouth is ≈ 1.2)
+
+
+def mouth_side_info(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The codec's mouth side information for a face-crop video, uint8 ``[T, S, S, 3]`` →
+    ``(levels int [T] in 0..31, mouth input float32 [T] = o_t − o_0, found fraction)``.
+
+    ``o`` is measured with the face mesh (frames upscaled to ≥ 256 px), quantised to
+    :data:`MOUTH_SIDE_BITS` bits (step :data:`MOUTH_SIDE_STEP`); frames without a face repeat the previous
+    value (the first found value before it). Costs ``5 × fps`` bit/s (0.125 kbps at 25 fps).
+    """
+    from vqtalker.lips import MOUTH_OPEN_SCALE, lip_points, mouth_open
+
+    pts, found = lip_points(frames)
+    o = mouth_open(pts) * MOUTH_OPEN_SCALE
+    if not found.any():
+        raise VQTalkerError("no face found in the video for the mouth side information")
+    last = float(o[np.argmax(found)])
+    for i in range(len(o)):
+        if found[i]:
+            last = float(o[i])
+        o[i] = last
+    top = 2**MOUTH_SIDE_BITS - 1
+    levels = np.clip(np.round(o / MOUTH_SIDE_STEP), 0, top).astype(np.int64)
+    q = levels.astype(np.float32) * MOUTH_SIDE_STEP
+    return levels, (q - q[0]).astype(np.float32), float(found.mean())

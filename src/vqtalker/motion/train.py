@@ -43,6 +43,7 @@ class TrainOptions:
     batch: int = 8
     lr: float = 0.002
     d_lr: float = 0.002
+    mouth_lr_mult: float = 10.0  # learning rate of the mouth-channel vector v relative to lr
     betas: tuple[float, float] = (0.0, 0.99)
     accum: int = 1
     ckpt_every: int = 500
@@ -63,6 +64,7 @@ class TrainOptions:
     adv_start: int = 0  # steps without the adversarial term (feature matching still on)
     num_workers: int = 0
     freeze_motion: bool = False  # keep the token path fixed: tokens (and f_g) stay exactly as they are
+    only_mouth_channel: bool = False  # train nothing but the mouth-channel vector v (and D)
     reset_warp: tuple[int, ...] = ()  # with init: reset these levels' warp heads to the identity warp
     config_overrides: dict = field(default_factory=dict)
 
@@ -73,7 +75,8 @@ class TrainOptions:
 
 @torch.no_grad()
 def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None = None) -> dict:
-    """SSIM / PSNR / L1 of reconstructions + codebook utilisation on up to ``max_batches`` batches."""
+    """SSIM / PSNR / L1 of reconstructions + codebook utilisation on up to ``max_batches`` batches (with the
+    mouth channel also ``l1_mouth`` / ``l1_mouth_m0``: mouth-box L1 with the channel and with it at 0)."""
     from vqtalker.metrics import psnr, ssim
     from vqtalker.quantize import CodebookStats
 
@@ -83,12 +86,16 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
     ssims, psnrs, l1s = [], [], []
     warp: dict[str, list[float]] = {}
     picks = []
+    mouth_l1: list[float] = []
+    mouth_l1_0: list[float] = []
     for i, batch in enumerate(loader):
         if i >= max_batches:
             break
         src = batch["source"].to(device)
         tgt = batch["target"].to(device)
-        out = generator(src, tgt)
+        mouth = _mouth_input(generator.cfg, batch)
+        mouth = mouth.to(device) if mouth is not None else None
+        out = generator(src, tgt, mouth=mouth)
         img = out["image"].float()
         ssims.append(ssim(img, tgt))
         psnrs.append(psnr(img, tgt))
@@ -96,7 +103,13 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
         stats.update(out["indices"])
         aux: dict = {}
         state = generator.encode_source(src)
-        generator.renderer(generator.latent(state, out["delta"]), state.feats, aux=aux)
+        img0 = generator.renderer(generator.latent(state, out["delta"]), state.feats, aux=aux).float()
+        if mouth is not None and "mouth_mask" in batch:
+            # mouth-region L1 with the mouth channel and with it at 0: how much the channel contributes
+            mm = batch["mouth_mask"].to(device)
+            den = mm.sum().clamp_min(1.0) * 3
+            mouth_l1.append(float(((img.clamp(-1, 1) - tgt).abs() * mm).sum() / den))
+            mouth_l1_0.append(float(((img0.clamp(-1, 1) - tgt).abs() * mm).sum() / den))
         for k, v in aux.items():
             warp.setdefault(k, []).append(v)
         if len(picks) < 8:  # first item of each batch: the grid spans the held-out clips
@@ -112,6 +125,9 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
     for r, p in enumerate(summ["perplexity_per_layer"]):
         res[f"ppl_l{r + 1}"] = p
     res.update({k: sum(v) / len(v) for k, v in warp.items()})  # warp diagnostics per renderer level
+    if mouth_l1:
+        res["l1_mouth"] = sum(mouth_l1) / len(mouth_l1)
+        res["l1_mouth_m0"] = sum(mouth_l1_0) / len(mouth_l1_0)
     if grid_path is not None and picks:
         save_grid(grid_path, *(torch.cat(col) for col in zip(*picks)))
     return res
@@ -197,7 +213,14 @@ def train_stage1(opts: TrainOptions, train_set, val_set=None, ctx=None, log=prin
     elif opts.perceptual == "none":
         cfg.lambda_perc = 0.0
 
-    g_opt = torch.optim.Adam(G.parameters(), lr=opts.lr, betas=opts.betas)
+    # the mouth-channel vector starts at 0 in an otherwise trained model: it gets a higher learning rate so a
+    # gentle fine-tune (low lr, the renderer barely moves) still learns it
+    mouth_params = list(G.mouth.parameters()) if G.mouth is not None else []
+    other = [p for n, p in G.named_parameters() if not n.startswith("mouth.")]
+    groups = [{"params": other}] + (
+        [{"params": mouth_params, "lr": opts.lr * opts.mouth_lr_mult}] if mouth_params else []
+    )
+    g_opt = torch.optim.Adam(groups, lr=opts.lr, betas=opts.betas)
     d_opt = torch.optim.Adam(D.parameters(), lr=opts.d_lr, betas=opts.betas)
 
     start = 0
@@ -224,7 +247,13 @@ def train_stage1(opts: TrainOptions, train_set, val_set=None, ctx=None, log=prin
             log(f"reset the warp head of renderer level {res} to the identity warp")
     if ema is None:
         ema = EMA(G, opts.ema_decay)
-    if opts.freeze_motion:
+    if opts.only_mouth_channel:
+        if G.mouth is None:
+            raise VQTalkerError("--only-mouth-channel needs a model with the mouth channel (--mouth-channel)")
+        for n, prm in G.named_parameters():
+            prm.requires_grad_(n.startswith("mouth."))
+        log("training only the mouth-channel vector; everything else is frozen")
+    elif opts.freeze_motion:
         # the token path (encoder -> [decoupling MLPs] -> motion MLP -> GRFSQ projections) gets no gradient,
         # so Adam skips it and the EMA copy keeps it bit-identical: a stage-2 model trained on these tokens
         # stays valid
@@ -296,7 +325,7 @@ def train_stage1(opts: TrainOptions, train_set, val_set=None, ctx=None, log=prin
                 sync = micro == opts.accum - 1 or not ctx.distributed
                 with (G_ddp.no_sync() if not sync else _null()), autocast(device, opts.amp):
                     fl: dict | None = {"flows": {}} if cfg.lambda_warp else None
-                    res = G_ddp(batch["source"], batch["target"], aux=fl)
+                    res = G_ddp(batch["source"], batch["target"], aux=fl, mouth=_mouth_input(cfg, batch))
                     loss, parts = generator_loss(cfg, res["image"].float(), batch["target"],
                                                  batch.get("eye_mask"), batch.get("mouth_mask"),
                                                  disc=D if use_d else None, perceptual=perceptual)
@@ -311,7 +340,10 @@ def train_stage1(opts: TrainOptions, train_set, val_set=None, ctx=None, log=prin
             cfg.lambda_adv = lam_adv
             g_opt.step()
             # EMA warm-up: decay ramps (1+n)/(10+n) -> ema_decay so short runs are not dominated by the init
-            ema.update(G, 0.0 if step < opts.ema_start else min(opts.ema_decay, (1 + step) / (10 + step)))
+            # (from --init the EMA starts as a trained average: no warm-up, or a fine-tune's EMA would track
+            # the noisy live weights for its first thousand steps)
+            ramp = opts.ema_decay if opts.init else min(opts.ema_decay, (1 + step) / (10 + step))
+            ema.update(G, 0.0 if step < opts.ema_start else ramp)
             # ---- discriminator step
             if use_d and (adv_on or opts.perceptual == "fm"):
                 D.requires_grad_(True)
@@ -369,6 +401,15 @@ class _null:
         return False
 
 
+def _mouth_input(cfg, batch: dict) -> torch.Tensor | None:
+    """``o_t − o_s [B]`` for a generator with the mouth channel (None otherwise)."""
+    if not cfg.mouth_channel:
+        return None
+    if "target_mouth" not in batch:
+        raise VQTalkerError("the mouth channel needs source_mouth / target_mouth in the dataset items")
+    return batch["target_mouth"].float() - batch["source_mouth"].float()
+
+
 def _init_from(G, D, path: str, grow, log) -> None:
     """Initialise G (and D when present) from a checkpoint or exported generator, growing if needed."""
     from vqtalker.motion.export import load_generator
@@ -392,7 +433,12 @@ def _init_from(G, D, path: str, grow, log) -> None:
     if src_g.cfg.size != G.cfg.size:
         src_g = grow(src_g, G.cfg.size)
         src_d = grow(src_d, G.cfg.size) if src_d is not None else None
-    G.load_state_dict(src_g.state_dict())
+    missing, unexpected = G.load_state_dict(src_g.state_dict(), strict=False)
+    # a model without the mouth channel initialises one with it (v stays 0); anything else must match
+    missing = [k for k in missing if not k.startswith("mouth.")]
+    if missing or unexpected:
+        raise VQTalkerError(f"--init {path}: parameters do not match (missing {missing[:3]}, "
+                            f"unexpected {unexpected[:3]})")
     if src_d is not None:
         D.load_state_dict(src_d.state_dict())
     log(f"initialised from {path} (size {src_g.cfg.size})")
@@ -417,6 +463,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch", type=int, default=d.batch, help="per-process batch size")
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--mouth-lr-mult", type=float, default=d.mouth_lr_mult,
+                   help="learning rate of the mouth-channel vector relative to --lr")
     p.add_argument("--d-lr", type=float, default=d.d_lr)
     p.add_argument("--betas", type=float, nargs=2, default=list(d.betas), help="Adam betas (LIA: 0 0.99)")
     p.add_argument("--accum", type=int, default=d.accum, help="gradient accumulation steps")
@@ -445,6 +493,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--reset-warp", type=int, nargs="+", default=[], metavar="RES",
                    help="with --init: reset these renderer levels' warp heads (e.g. a dead 128) to identity")
+    p.add_argument("--mouth-channel", action="store_true",
+                   help="give the renderer the lip-gap input (MotionConfig.mouth_channel; same as the config "
+                        "suffix +mouth); with --init from a model without it, the channel starts at 0")
+    p.add_argument("--only-mouth-channel", action="store_true",
+                   help="with --mouth-channel: learn only the mouth-channel vector; the rest stays as --init "
+                        "(tokens and the m = 0 output are unchanged)")
     p.add_argument("--freeze-motion", action="store_true",
                    help="train only the renderer side (direction bank, renderer, D): the encoder, motion MLP "
                         "and quantizer projections stay fixed, so motion tokens and f_g do not change "
@@ -494,6 +548,8 @@ def run(args: argparse.Namespace) -> int:
         if k not in ("l1", "eye", "mouth", "perc", "adv", "warp"):
             raise VQTalkerError(f"unknown loss weight {k!r}")
         overrides[f"lambda_{k}"] = float(v)
+    if args.mouth_channel:
+        overrides["mouth_channel"] = True
     cfg = get_config(args.config, **overrides)
     size = args.size or cfg.size
     sets = [_build_dataset(r, s, size, args.seed) for r in args.data for s in args.split]
@@ -511,12 +567,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: no validation set ({exc})", file=sys.stderr)
     opts = TrainOptions(
         config=args.config, out=args.out, steps=args.steps, batch=args.batch, lr=args.lr, d_lr=args.d_lr,
+        mouth_lr_mult=args.mouth_lr_mult,
         accum=args.accum, betas=tuple(args.betas), ckpt_every=args.ckpt_every, keep=args.keep,
         val_every=args.val_every,
         val_batches=args.val_batches, log_every=args.log_every, resume=args.resume, init=args.init,
         ema_decay=args.ema_decay, seed=args.seed, device=args.device, amp=not args.no_amp,
         threads=args.threads, perceptual=args.perceptual, vgg_weights=args.vgg_weights,
         adv_start=args.adv_start, num_workers=args.num_workers, freeze_motion=args.freeze_motion,
+        only_mouth_channel=args.only_mouth_channel,
         reset_warp=tuple(args.reset_warp),
         config_overrides=overrides,
     )
