@@ -111,9 +111,9 @@ def log_mel(wave16k) -> torch.Tensor:
 
 
 #: defaults for a stage-1 model with a mouth channel (chosen on the dev clips with the shipped models: the
-#: channel fed 4 × the predicted opening change, plus motion-space guidance at gain 3)
+#: channel at gain 4, plus motion-space guidance at gain 4; see the stage-2 MODEL_CARD)
 DEFAULT_CHANNEL_GAIN = 4.0
-DEFAULT_GAIN_WITH_CHANNEL = 3.0
+DEFAULT_GAIN_WITH_CHANNEL = 4.0
 
 
 def save_mouth_predictor(path, model: MouthPredictor, control=None, gain: float = 1.0, **meta: str) -> Path:
