@@ -240,6 +240,17 @@ def test_pipeline_feeds_the_predicted_gap_to_the_channel(tmp_path):
     np.testing.assert_allclose(
         double.mouth_input, channel_input(torch.from_numpy(out.mouth), 0.5, 2.0).numpy(), atol=1e-6
     )
+    # a mouth file may name the gains for a stage 1 with a mouth channel (`vqtalker train mouth` writes them)
+    save_mouth_predictor(
+        tmp_path / "mouth.safetensors",
+        predictor,
+        MouthControl(torch.randn(120), mean_gap=0.5),
+        gain=6.0,
+        channel_gain="3.0",
+        gain_with_channel="2.0",
+    )
+    named = TalkingHeadPipeline.from_pretrained(tmp_path)
+    assert named.mouth_channel_gain == 3.0 and named.mouth_gain == 2.0
     with pytest.raises(VQTalkerError, match="channel gain"):
         pipe(str(tmp_path / "face.png"), str(tmp_path / "s.wav"), crop=False, mouth_channel_gain=-1.0)
 

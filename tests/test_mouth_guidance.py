@@ -238,11 +238,13 @@ def test_train_mouth_cli_writes_a_loadable_file(tmp_path, capsys):
     out = tmp_path / "mouth.safetensors"
     base = ["train", "mouth", "--stage1", str(s1), "--data", str(data), "--out", str(out)]
     tiny = ["--steps", "4", "--batch-size", "2", "--window", "16", "--channels", "8"]
-    rc = main(base + tiny + ["--gain", "1.5"])
+    rc = main(base + tiny + ["--gain", "1.5", "--channel-gain", "3", "--gain-with-channel", "2.5"])
     assert rc == 0, capsys.readouterr().err
     model, meta = load_mouth_predictor(out)
     control, gain = mouth_guidance(meta)
     assert gain == 1.5 and control.direction.shape == (120,) and np.isfinite(control.mean_gap)
+    # the gains a stage-1 model with a mouth channel is driven with
+    assert float(meta["channel_gain"]) == 3.0 and float(meta["gain_with_channel"]) == 2.5
     assert (tmp_path / "mouth.safetensors.json").is_file()
     assert main(base + ["--train-split", "nope"]) != 0
 
