@@ -196,7 +196,10 @@ def mouth_side_info(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     pts, found = lip_points(frames)
     o = mouth_open(pts) * MOUTH_OPEN_SCALE
     if not found.any():
-        raise VQTalkerError("no face found in the video for the mouth side information")
+        raise VQTalkerError(
+            "no face found in the video for the mouth side information (use --no-mouth-channel to send "
+            "tokens only)"
+        )
     last = float(o[np.argmax(found)])
     for i in range(len(o)):
         if found[i]:
