@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -103,8 +104,9 @@ def run(args) -> int:
         with atomic_output(args.tokens, suffix=".npy") as tmp:
             np.save(tmp, idx.cpu().numpy().astype(np.int16))
         if mouth_levels is not None:
-            with atomic_output(str(args.tokens)[:-4] + ".mouth.npy" if str(args.tokens).endswith(".npy")
-                               else str(args.tokens) + ".mouth.npy", suffix=".npy") as tmp:
+            tokens = Path(args.tokens)
+            side = tokens.with_name(tokens.stem + ".mouth.npy")  # t.npy -> t.mouth.npy
+            with atomic_output(side, suffix=".npy") as tmp:
                 np.save(tmp, mouth_levels.astype(np.uint8))
     stats = CodebookStats.for_quantizer(tok.generator.quantizer)
     stats.update(idx)

@@ -114,12 +114,14 @@ def lipsync_metrics(
 
     ``temperature`` 0 = argmax (the paper); > 0 samples with ``top_k`` and a ``seed`` per clip.
     With a ``mouth_predictor`` and a stage-1 model that has a mouth channel, the channel receives
-    ``mouth_channel_gain × (predicted opening − the first frame's)`` (0 = off).
+    :func:`vqtalker.generate.mouth.channel_input` of the predicted opening against the first frame's, with
+    gain ``mouth_channel_gain`` (0 = off).
 
     Returns ``{}`` when no face is found in the rendered frames (the metric is then unavailable, not zero).
     """
     from vqtalker.data.layout import PreparedClip, load_index
     from vqtalker.generate.data import mouth_points
+    from vqtalker.generate.mouth import channel_input
     from vqtalker.lips import MOUTH_OPEN_SCALE, compare_lips, corr, lip_points, mouth_open
 
     model.eval()
@@ -155,8 +157,6 @@ def lipsync_metrics(
         )
         mouth_input = None
         if opening is not None and stage1.has_mouth_channel and mouth_channel_gain > 0:
-            from vqtalker.generate.mouth import channel_input
-
             mouth_input = channel_input(opening, float(mouth_open(c.mouth[0]) * MOUTH_OPEN_SCALE),
                                         mouth_channel_gain)
         pred_corr = float("nan")
