@@ -58,12 +58,13 @@ def box_mask(boxes: np.ndarray, size: int, scale: float = 1.0) -> torch.Tensor:
 
 
 def _mouth_open(landmarks: np.ndarray, side: int) -> torch.Tensor:
-    """Mesh ``[478, 3]`` in crop px → inner-lip gap / side × MOUTH_OPEN_SCALE as a float32 0-d tensor."""
-    from vqtalker.lips import MOUTH_OPEN_SCALE
+    """Mesh ``[478, 3]`` in crop px → inner-lip gap / side × MOUTH_OPEN_SCALE as a float32 0-d tensor (the
+    gap of :func:`vqtalker.lips.mouth_open`, the same measure as the lip metrics and the stage-2 data)."""
+    from vqtalker.data.controls import LIPS
+    from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open
 
-    lm = np.asarray(landmarks, dtype=np.float32)
-    gap = float(np.linalg.norm(lm[13, :2] - lm[14, :2])) / float(side)
-    return torch.tensor(gap * MOUTH_OPEN_SCALE, dtype=torch.float32)
+    lips = np.asarray(landmarks, dtype=np.float32)[LIPS, :2] / float(side)
+    return torch.tensor(float(mouth_open(lips)) * MOUTH_OPEN_SCALE, dtype=torch.float32)
 
 
 class _PreparedBase(Dataset):
