@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(VPY) -m vqtalker demo
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(VPY) -m pytest -x -q -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: no tests collected"; exit 1; fi; exit $$rc
 

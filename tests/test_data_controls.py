@@ -11,18 +11,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from synth import load_face, render  # noqa: E402
 
-from vqtalker.data.controls import (  # noqa: E402
-    EAR_LEFT,
-    EAR_RIGHT,
-    RIGID,
-    compute_controls,
-    eye_openness,
-    gaze,
-    head_pose,
-    region_boxes,
-)
-from vqtalker.data.reference import REFERENCE_POINTS  # noqa: E402
 from vqtalker.errors import VQTalkerError  # noqa: E402
+from vqtalker.face.controls import compute_controls, eye_openness, gaze, head_pose, region_boxes  # noqa: E402
+from vqtalker.face.landmarks import EAR_LEFT, EAR_RIGHT, RIGID  # noqa: E402
+from vqtalker.face.reference import REFERENCE_POINTS  # noqa: E402
 
 
 def _rot(yaw, pitch, roll):
@@ -88,7 +80,7 @@ def test_bad_shape_is_user_error():
 
 @pytest.fixture(scope="module")
 def tracker():
-    from vqtalker.data.face import FaceTracker
+    from vqtalker.face.tracker import FaceTracker
 
     tr = FaceTracker(static=True)
     yield tr
@@ -127,7 +119,7 @@ def test_no_face_frames(tracker):
 
 
 def test_crop_portrait(tmp_path):
-    from vqtalker.data.face import crop_portrait
+    from vqtalker.face.crop import crop_portrait
 
     face = load_face()
     img = render(face, canvas=(300, 400), shift=(60, 20))

@@ -187,8 +187,8 @@ def test_window_dataset(prepared):
 
 
 def test_main_speaker_is_the_largest_face(tmp_path):
-    from vqtalker.data.face import landmark_box
     from vqtalker.data.prepare import PrepareConfig, track_video
+    from vqtalker.face.crop import landmark_box
 
     face = load_face()
     frames = []
@@ -229,7 +229,7 @@ class _WrongFaceTracker:
         return 0  # the region around the large face starts at x = 0 (clamped)
 
     def detect(self, frame):
-        from vqtalker.data.face import Detection
+        from vqtalker.face.tracker import Detection
 
         big = Detection(np.array([55.0, 75, 165, 185]), 0.9)
         small = Detection(np.array([295.0, 115, 365, 185]), 0.95)
@@ -243,8 +243,8 @@ class _WrongFaceTracker:
 
 
 def test_main_speaker_logic_switches_to_the_largest_face(tmp_path):
-    from vqtalker.data.face import landmark_box
     from vqtalker.data.prepare import PrepareConfig, track_video
+    from vqtalker.face.crop import landmark_box
 
     p = write_video(tmp_path / "grey.mp4", [np.full((240, 400, 3), 100, np.uint8)] * 12, fps=25)
     tr = _WrongFaceTracker()

@@ -13,31 +13,32 @@ from test_generate_train import (
     _synthetic_clip,
     install_stage1,
     parse,
+    run,
     stage2_argv,
     tiny_stage1,
     write_dataset,
 )
 
-from vqtalker.data.controls import LIPS
+from vqtalker.face.landmarks import LIPS
+from vqtalker.face.lips import MOUTH_OPEN_SCALE
 from vqtalker.generate.config import make_config
 from vqtalker.generate.data import ClipCache, WindowSampler
 from vqtalker.generate.model import build_model
-from vqtalker.generate.mouth import (
+from vqtalker.motion.tokenizer import MotionTokenizer
+from vqtalker.mouth.direction import (
     fit_mouth_direction,
     mouth_code_values,
     mouth_features,
     mouth_token_loss,
 )
-from vqtalker.generate.stage1 import FrozenStage1
-from vqtalker.generate.train import run, training_loss
-from vqtalker.lips import MOUTH_OPEN_SCALE
+from vqtalker.solvers.stage2 import training_loss
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def stage1():
-    return FrozenStage1(tiny_stage1())
+    return MotionTokenizer(tiny_stage1(), frozen=True)
 
 
 def _clip(quantizer, direction=None, n=48, seed=0) -> ClipCache:
@@ -54,7 +55,7 @@ def _clip(quantizer, direction=None, n=48, seed=0) -> ClipCache:
 
 def test_code_values_decompose_the_read_out(stage1):
     """direction · decode(idx) = Σ_{r,g} v[r, g, idx] + direction · decode(zero codes), for any indices."""
-    q = stage1.model.quantizer
+    q = stage1.quantizer
     direction = torch.randn(q.dim, generator=torch.Generator().manual_seed(1))
     v = mouth_code_values(q, direction)
     assert v.shape == (q.num_quantizers, q.groups, q.codebook_size)
@@ -66,7 +67,7 @@ def test_code_values_decompose_the_read_out(stage1):
 
 
 def test_fit_recovers_a_planted_mouth_direction(stage1):
-    q = stage1.model.quantizer
+    q = stage1.quantizer
     true = torch.randn(q.dim, generator=torch.Generator().manual_seed(2))
     clips = [_clip(q, true, seed=s) for s in range(3)]
     p, stats = fit_mouth_direction(q, clips[:2], clips[2:])
@@ -99,7 +100,7 @@ def test_mouth_token_loss_is_zero_at_the_truth_and_has_gradient():
 
 
 def test_training_loss_adds_the_mouth_term(stage1):
-    q = stage1.model.quantizer
+    q = stage1.quantizer
     clip = _clip(q, torch.randn(q.dim, generator=torch.Generator().manual_seed(3)))
     batch = WindowSampler([clip], window=16, seed=0).sample(2)
     kw = dict(speech_vocab=1024, face_dim=stage1.face_dim, dropout=0.0)

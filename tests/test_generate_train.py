@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 
@@ -11,12 +10,13 @@ import pytest
 import soundfile as sf
 import torch
 
+from vqtalker.cli import main as cli_main
+from vqtalker.evaluation.tokens import token_metrics
 from vqtalker.generate.config import make_config
 from vqtalker.generate.data import ClipCache, WindowSampler, eval_windows
-from vqtalker.generate.evaluate import token_metrics
 from vqtalker.generate.model import build_model
-from vqtalker.generate.stage1 import FrozenStage1
-from vqtalker.generate.train import add_arguments, lr_at, run, training_loss
+from vqtalker.motion.tokenizer import MotionTokenizer
+from vqtalker.solvers.stage2 import lr_at, training_loss
 
 
 def tiny_stage1():
@@ -29,7 +29,7 @@ def tiny_stage1():
 
 def install_stage1(tmp_path, monkeypatch=None):
     """Export a tiny random stage-1 generator (fp32) as a weights file."""
-    from vqtalker.motion.export import export_generator
+    from vqtalker.motion.weights import save_generator as export_generator
 
     return export_generator(tiny_stage1(), tmp_path / "stage1.safetensors", dtype=torch.float32)
 
@@ -74,9 +74,12 @@ def stage2_argv(stage1, data, out, *extra) -> list[str]:
 
 
 def parse(argv):
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    return p.parse_args(argv)
+    return list(argv)
+
+
+def run(argv) -> int:
+    """``vqtalker train stage2 ARGV`` (``--debug``: errors propagate as exceptions)."""
+    return cli_main(["--debug", "train", "stage2", *argv])
 
 
 def test_train_resume_and_outputs(tmp_path, monkeypatch):
@@ -106,7 +109,7 @@ def test_train_resume_and_outputs(tmp_path, monkeypatch):
     # a wall-time budget stops early with a checkpoint (here: after one more step)
     assert run(parse(base + ["--steps", "50", "--max-minutes", "1e-6"])) == 0
     assert (out / "step-00000010.safetensors").is_file()
-    assert json.loads((out / "run.json").read_text())["steps_done"] == 10
+    assert json.loads((out / "run.json").read_text())["step"] == 10
 
 
 def test_train_rejects_variant_tokenizer_mismatch(tmp_path, monkeypatch):
@@ -157,7 +160,7 @@ def _synthetic_clip(n=32, seed=0) -> ClipCache:
 def test_tiny_model_overfits_one_clip():
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    stage1 = FrozenStage1(tiny_stage1())
+    stage1 = MotionTokenizer(tiny_stage1(), frozen=True)
     clip = _synthetic_clip()
     cfg = make_config(
         "tiny",
@@ -208,9 +211,9 @@ def test_window_sampler_reference_and_padding():
 def test_mouth_aux_loss_trains_the_mouth_head():
     """--mouth-aux: the loss gains a mouth-opening term whose gradient reaches the mouth head (off by
     default)."""
-    from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open
+    from vqtalker.face.lips import MOUTH_OPEN_SCALE, mouth_open
 
-    stage1 = FrozenStage1(tiny_stage1())
+    stage1 = MotionTokenizer(tiny_stage1(), frozen=True)
     clip = _synthetic_clip()
     pts = clip.mouth[:5].numpy()
     pts = pts + np.random.default_rng(0).uniform(0, 0.05, pts.shape).astype(np.float32)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vqtalker.data.controls import LIPS
-from vqtalker.lips import compare_lips, corr, lip_metrics, mouth_open
+from vqtalker.face.landmarks import LIPS
+from vqtalker.face.lips import compare_lips, corr, lip_metrics, mouth_open
 
 
 def _lips(gaps):

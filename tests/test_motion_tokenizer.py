@@ -8,10 +8,10 @@ import torch
 
 from vqtalker.errors import VQTalkerError
 from vqtalker.motion.config import get_config
-from vqtalker.motion.export import export_generator
 from vqtalker.motion.model import build_generator
 from vqtalker.motion.synthetic import SyntheticPairs
 from vqtalker.motion.tokenizer import MotionTokenizer
+from vqtalker.motion.weights import save_generator as export_generator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

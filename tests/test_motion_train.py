@@ -14,14 +14,24 @@ from vqtalker.motion.config import get_config
 from vqtalker.motion.losses import MissingWeightsError, VGG19Features, VGGPyramidLoss, generator_loss
 from vqtalker.motion.model import build_generator
 from vqtalker.motion.synthetic import SyntheticPairs
-from vqtalker.motion.train import TrainOptions, train_stage1
+from vqtalker.solvers.stage1 import Stage1Options as TrainOptions
+from vqtalker.solvers.stage1 import train_stage1
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _opts(tmp_path, **kw):
-    base = dict(config="tiny-32", out=str(tmp_path / "run"), steps=4, batch=2, ckpt_every=2, val_every=1000,
-                log_every=1, threads=1, val_batches=1)
+    base = dict(
+        config="tiny-32",
+        out=str(tmp_path / "run"),
+        steps=4,
+        batch_size=2,
+        ckpt_every=2,
+        eval_every=1000,
+        log_every=1,
+        threads=1,
+        val_batches=1,
+    )
     base.update(kw)
     return TrainOptions(**base)
 
@@ -88,7 +98,8 @@ def test_resume_after_crash_continues_step_count(tmp_path):
 def test_freeze_motion_keeps_tokens_and_trains_renderer(tmp_path):
     """--freeze-motion: after training from exported weights the encoder / motion MLP are bit-identical
     (so stage-1 tokens and f_g do not change) while the renderer moves."""
-    from vqtalker.motion.export import export_generator, load_generator
+    from vqtalker.motion.weights import load_generator
+    from vqtalker.motion.weights import save_generator as export_generator
 
     torch.manual_seed(0)
     g0 = build_generator(get_config("tiny-32"))
@@ -96,8 +107,11 @@ def test_freeze_motion_keeps_tokens_and_trains_renderer(tmp_path):
     ref = load_generator(tmp_path / "g0.safetensors")
     data = SyntheticPairs(8, 32)
     logs = []
-    train_stage1(_opts(tmp_path, steps=3, init=str(tmp_path / "g0.safetensors"), freeze_motion=True,
-                       reset_warp=(32,)), data, log=logs.append)
+    train_stage1(
+        _opts(tmp_path, steps=3, init=str(tmp_path / "g0.safetensors"), freeze_motion=True, reset_warp=(32,)),
+        data,
+        log=logs.append,
+    )
     assert any("reset the warp head of renderer level 32" in s for s in logs)
     g1 = load_generator(tmp_path / "run" / "generator-ema-fp16.safetensors")
     for name in ("encoder", "motion_mlp", "quantizer"):
@@ -113,11 +127,15 @@ def test_freeze_motion_keeps_tokens_and_trains_renderer(tmp_path):
 
 
 def test_validation_writes_metrics_and_grid(tmp_path):
-    summary = train_stage1(_opts(tmp_path, steps=2, val_every=2), SyntheticPairs(8, 32),
-                           SyntheticPairs(4, 32, seed=1), log=lambda s: None)
+    summary = train_stage1(
+        _opts(tmp_path, steps=2, eval_every=2),
+        SyntheticPairs(8, 32),
+        SyntheticPairs(4, 32, seed=1),
+        log=lambda s: None,
+    )
     assert summary["step"] == 2
     with open(tmp_path / "run" / "metrics.csv") as f:
-        val = {r["name"]: float(r["value"]) for r in csv.DictReader(f) if r["split"] == "val"}
+        val = {r["name"]: float(r["value"]) for r in csv.DictReader(f) if r["split"] == "dev"}
     for k in ("ssim", "psnr", "util_l1", "util_l4"):
         assert k in val
     assert 0 < val["util_l1"] <= 1
@@ -125,22 +143,39 @@ def test_validation_writes_metrics_and_grid(tmp_path):
 
 
 def _ddp_worker(rank, world, port, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
 
+    from safetensors.torch import save_file
+
+    from vqtalker.solvers.stage1 import Stage1Trainer
     from vqtalker.training import init_distributed
 
     ctx = init_distributed("cpu")
-    opts = TrainOptions(config="tiny-32", out=out, steps=2, batch=2, ckpt_every=100, val_every=1000,
-                        log_every=1, accum=2)
+    opts = TrainOptions(
+        config="tiny-32",
+        out=out,
+        steps=2,
+        batch_size=2,
+        ckpt_every=100,
+        eval_every=1000,
+        log_every=1,
+        accum=2,
+    )
     # different data per rank: only gradient averaging can keep the replicas equal
-    train_stage1(opts, SyntheticPairs(8, 32, seed=rank), None, ctx=ctx, log=lambda s: None)
-    g = build_generator(get_config("tiny-32"))
-    from vqtalker.training.checkpoint import find_latest_checkpoint, load_checkpoint
-
-    ctx.barrier()
-    load_checkpoint(find_latest_checkpoint(out), {"generator": g})
+    trainer = Stage1Trainer(opts, SyntheticPairs(8, 32, seed=rank), None, ctx=ctx, log=lambda s: None)
+    trainer.run()
+    for name, module in (("G", trainer.G), ("D", trainer.D)):
+        save_file(
+            {k: v.detach().contiguous() for k, v in module.state_dict().items()},
+            f"{out}/rank{rank}-{name}.safetensors",
+        )
     ctx.cleanup()
 
 
@@ -154,8 +189,20 @@ def test_two_process_gloo_ddp_step(tmp_path):
         port = s.getsockname()[1]
     out = str(tmp_path / "ddp")
     mp.spawn(_ddp_worker, args=(2, port, out), nprocs=2, join=True)
-    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "ddp" / "run.json").read_text())
     assert summary["step"] == 2
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    init = build_generator(get_config("tiny-32")).state_dict()  # the trainer seeds every rank with 0
+    for name in ("G", "D"):
+        a = load_file(f"{out}/rank0-{name}.safetensors")
+        b = load_file(f"{out}/rank1-{name}.safetensors")
+        # every replica holds the same parameters after the steps (gradients were averaged) ...
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    # ... and they trained (not a no-op): the generator moved away from its initial weights
+    g = load_file(f"{out}/rank0-G.safetensors")
+    assert any(not torch.equal(g[k], init[k]) for k in init if g[k].is_floating_point())
 
 
 def test_vgg_perceptual_requires_local_weights(tmp_path):

@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 import torch
 
+from vqtalker.codec.sideinfo import MOUTH_SIDE_STEP, mouth_side_info
 from vqtalker.errors import VQTalkerError
-from vqtalker.generate.mouth import CHANNEL_LIMIT, channel_input
 from vqtalker.motion.config import get_config
-from vqtalker.motion.export import export_generator, load_generator
 from vqtalker.motion.model import build_generator
 from vqtalker.motion.synthetic import SyntheticPairs
-from vqtalker.motion.tokenizer import MOUTH_SIDE_STEP, MotionTokenizer, mouth_side_info
+from vqtalker.motion.tokenizer import MotionTokenizer
+from vqtalker.motion.weights import load_generator
+from vqtalker.motion.weights import save_generator as export_generator
+from vqtalker.mouth.guidance import CHANNEL_LIMIT, channel_input
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -71,7 +73,8 @@ def test_synthetic_items_carry_the_mouth_gap():
 
 
 def test_trainer_learns_the_channel_from_a_plain_model_and_keeps_the_tokens(tmp_path):
-    from vqtalker.motion.train import TrainOptions, train_stage1
+    from vqtalker.solvers.stage1 import Stage1Options as TrainOptions
+    from vqtalker.solvers.stage1 import train_stage1
 
     torch.manual_seed(0)
     export_generator(build_generator(get_config("tiny-32")), tmp_path / "g0.safetensors", dtype=torch.float32)
@@ -80,9 +83,9 @@ def test_trainer_learns_the_channel_from_a_plain_model_and_keeps_the_tokens(tmp_
         config="tiny-32+mouth",
         out=str(tmp_path / "run"),
         steps=4,
-        batch=2,
+        batch_size=2,
         ckpt_every=2,
-        val_every=2,
+        eval_every=2,
         log_every=1,
         threads=1,
         val_batches=1,
@@ -96,12 +99,12 @@ def test_trainer_learns_the_channel_from_a_plain_model_and_keeps_the_tokens(tmp_
     with torch.no_grad():
         assert torch.equal(ref(src, tgt)["indices"], g1(src, tgt)["indices"])
     rows = (tmp_path / "run" / "metrics.csv").read_text()
-    assert ",val,l1_mouth," in rows and ",val,l1_mouth_m0," in rows
+    assert ",dev,l1_mouth," in rows and ",dev,l1_mouth_m0," in rows
 
 
 def _fake_lips(monkeypatch, gaps, found):
     """Replace the face mesh: lip points whose inner gap (13 ↔ 14) is ``gaps[t]`` (crop-side units)."""
-    from vqtalker.data.controls import LIPS
+    from vqtalker.face.landmarks import LIPS
 
     top, bottom = LIPS.index(13), LIPS.index(14)
 
@@ -113,7 +116,7 @@ def _fake_lips(monkeypatch, gaps, found):
         pts[~ok] = 0
         return pts, ok
 
-    monkeypatch.setattr("vqtalker.lips.lip_points", lip_points)
+    monkeypatch.setattr("vqtalker.face.lips.lip_points", lip_points)
 
 
 def test_mouth_side_info_quantises_and_holds_missing_frames(monkeypatch):
@@ -204,8 +207,8 @@ def test_pipeline_feeds_the_predicted_gap_to_the_channel(tmp_path):
     from vqtalker.generate.checkpoint import save_stage2
     from vqtalker.generate.config import make_config
     from vqtalker.generate.model import build_model
-    from vqtalker.generate.mouth import MouthControl
-    from vqtalker.generate.mouth_predictor import MouthPredictor, MouthPredictorConfig, save_mouth_predictor
+    from vqtalker.mouth.control import MouthControl
+    from vqtalker.mouth.predictor import MouthPredictor, MouthPredictorConfig, save_mouth_predictor
     from vqtalker.pipeline import TalkingHeadPipeline
 
     torch.manual_seed(0)

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from vqtalker.generate.mouth import MouthControl, fit_mouth_control, mouth_guidance
-from vqtalker.generate.mouth_predictor import (
+from vqtalker.mouth.control import MouthControl, fit_mouth_control
+from vqtalker.mouth.guidance import channel_input, mouth_guidance
+from vqtalker.mouth.predictor import (
     MEL_PER_FRAME,
     MouthPredictor,
     MouthPredictorConfig,
-    evaluate_predictor,
     load_mouth_predictor,
     log_mel,
     save_mouth_predictor,
-    train_predictor,
 )
+from vqtalker.mouth.training import evaluate_predictor, train_predictor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -88,8 +88,8 @@ def _motion_clip(direction, n=60, seed=0):
     """A clip view whose motion code moves along ``direction`` with the mouth (plus unrelated motion)."""
     from types import SimpleNamespace
 
-    from vqtalker.data.controls import LIPS
-    from vqtalker.lips import MOUTH_OPEN_SCALE
+    from vqtalker.face.landmarks import LIPS
+    from vqtalker.face.lips import MOUTH_OPEN_SCALE
 
     g = torch.Generator().manual_seed(seed)
     y = torch.rand(n, generator=g)
@@ -143,30 +143,32 @@ def test_generate_motion_adds_the_guidance():
         torch.randn(16, generator=g),
         lambda tok: tok.float().sum(-1)[..., :1].expand(-1, 120) / 1000,
     )
+    from vqtalker.mouth.guidance import MouthGuidance
+
     plain = generate_motion(model, *args, window=20, overlap=5)
-    assert plain.mouth is None and not plain.mouth_guided
+    assert plain.mouth is None
     control = MouthControl(torch.randn(120, generator=g), mean_gap=0.5)
     opening = torch.rand(t, generator=g)
-    guided = generate_motion(
-        model,
-        *args,
-        window=20,
-        overlap=5,
-        mouth_control=control,
-        mouth_opening=opening,
-        mouth_ref=0.1,
-        mouth_gain=1.5,
-    )
-    assert guided.mouth_guided and torch.equal(guided.tokens, plain.tokens)
+    guidance = MouthGuidance(control=control, gain=1.5)
+    guided = guidance.apply(plain.motion, opening, 0.1, mouth_channel=False)
+    assert guided.guided and guided.channel_input is None and torch.equal(guided.opening, opening)
     torch.testing.assert_close(
         guided.motion - plain.motion, 1.5 * (opening - 0.1)[:, None] * control.direction
     )
-    off = generate_motion(
-        model, *args, window=20, overlap=5, mouth_control=control, mouth_opening=opening, mouth_gain=0.0
-    )
-    assert not off.mouth_guided and torch.equal(off.motion, plain.motion)
+    # the portrait's opening unknown: the training mean is the reference
+    torch.testing.assert_close(guidance.apply(plain.motion, opening, None, False).motion - plain.motion,
+                               1.5 * (opening - 0.5)[:, None] * control.direction)
+    off = guidance.apply(plain.motion, opening, 0.1, False, gain=0.0)
+    assert not off.guided and torch.equal(off.motion, plain.motion) and off.opening is None
+    # a stage-1 mouth channel receives the articulation; gains are checked
+    ch = guidance.apply(plain.motion, opening, 0.1, True, channel_gain=2.0)
+    np.testing.assert_allclose(ch.channel_input, channel_input(opening, 0.1, 2.0).numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="frames"):
-        generate_motion(model, *args, mouth_control=control, mouth_opening=opening[:-1])
+        guidance.apply(plain.motion, opening[:-1], 0.1, False)
+    from vqtalker.errors import VQTalkerError
+
+    with pytest.raises(VQTalkerError, match="mouth gain"):
+        guidance.apply(plain.motion, opening, 0.1, False, gain=float("nan"))
 
 
 def test_pipeline_and_cli_use_a_mouth_file(tmp_path, capsys):
@@ -177,8 +179,8 @@ def test_pipeline_and_cli_use_a_mouth_file(tmp_path, capsys):
     from vqtalker.generate.config import make_config
     from vqtalker.generate.model import build_model
     from vqtalker.motion.config import get_config
-    from vqtalker.motion.export import export_generator
     from vqtalker.motion.model import build_generator
+    from vqtalker.motion.weights import save_generator as export_generator
     from vqtalker.pipeline import TalkingHeadPipeline
 
     torch.manual_seed(0)
@@ -208,10 +210,10 @@ def test_pipeline_and_cli_use_a_mouth_file(tmp_path, capsys):
     assert off.mouth is None and np.array_equal(off.tokens, out.tokens)
     assert not np.allclose(off.motion, out.motion)
     bare = TalkingHeadPipeline.from_pretrained(tmp_path, mouth=False)
-    assert bare.mouth_predictor is None
+    assert bare.mouth.predictor is None
     # another stage 1: the mouth direction does not belong to it, so it is not picked up implicitly
     other = TalkingHeadPipeline.from_pretrained(tmp_path, stage1=tmp_path / "stage1.safetensors")
-    assert other.mouth_predictor is None
+    assert other.mouth.predictor is None
     argv = [
         "animate",
         "--image",
@@ -250,7 +252,7 @@ def test_train_mouth_cli_writes_a_loadable_file(tmp_path, capsys):
 
 
 def test_masked_correlation_matches_numpy():
-    from vqtalker.generate.mouth_predictor import _masked_corr
+    from vqtalker.mouth.training import _masked_corr
 
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(3, 20, generator=g), torch.randn(3, 20, generator=g)

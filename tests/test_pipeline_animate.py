@@ -18,8 +18,8 @@ SECONDS = 0.8
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     from vqtalker.motion.config import get_config
-    from vqtalker.motion.export import export_generator
     from vqtalker.motion.model import build_generator
+    from vqtalker.motion.weights import save_generator as export_generator
 
     d = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""CLI verbs: `vqtalker speech`, `python -m vqtalker.speech`, `vqtalker tts`."""
+"""CLI verbs: `vqtalker speech` (also as `python -m vqtalker speech`), `vqtalker tts`."""
 
 from __future__ import annotations
 
@@ -41,20 +41,18 @@ def test_speech_verb_errors_leave_no_output(tmp_path, capsys):
     assert list(tmp_path.glob("*.partial*")) == []
 
 
-def test_python_m_speech(tmp_path):
+def test_python_m_vqtalker_speech(tmp_path):
     audio = _wav(tmp_path / "in.wav", seconds=0.5, sr=16000, channels=1)
     res = subprocess.run(
-        [sys.executable, "-m", "vqtalker.speech", str(audio), "--tokenizer", "hash"],
+        [sys.executable, "-m", "vqtalker", "speech", str(audio), "--tokenizer", "hash"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["count"] == 25
 
 
-def test_speech_module_main_error(tmp_path, capsys):
-    from vqtalker.speech.__main__ import main as module_main
-
-    assert module_main([str(tmp_path / "x.wav")]) == 2
+def test_speech_verb_missing_audio_is_one_line(tmp_path, capsys):
+    assert main(["speech", str(tmp_path / "x.wav")]) == 2
     assert capsys.readouterr().err.startswith("error: audio file not found")
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from vqtalker.metrics import psnr, ssim
+from vqtalker.evaluation.metrics import psnr, ssim
 from vqtalker.training import EMA, MetricsLogger, load_checkpoint, plot_metrics, save_checkpoint
 from vqtalker.training.checkpoint import find_latest_checkpoint, prune_checkpoints
 

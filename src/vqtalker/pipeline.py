@@ -15,14 +15,19 @@ Steps of ``__call__`` (CPU fp32 by default):
 3. controls: pose/gaze/blink from a reference video (``pose_from``) or explicit arrays, else neutral values
    with natural blinks (:mod:`vqtalker.generate.controls`);
 4. stage 2: motion tokens, 4 coarse-to-fine passes per window, windows cross-faded in motion space;
-   with a mouth predictor (``weights/stage2/mouth.safetensors``, beyond the paper) the predicted mouth
-   opening is added along the stage-1 mouth direction (``mouth_gain``; 0 = the paper's pure token output),
-   see :mod:`vqtalker.generate.mouth`;
-5. stage 1: render ``w = f_g + D(f_s + Δ̂_t)`` frame by frame (chunks), frames uint8.
+5. mouth guidance (``weights/stage2/mouth.safetensors``, beyond the paper): the predicted mouth opening
+   moves the motion along the stage-1 mouth direction and drives the stage-1 mouth channel
+   (:class:`vqtalker.mouth.guidance.MouthGuidance`; gains 0 = the paper's pure token output);
+6. stage 1: render ``w = f_g + D(f_s + Δ̂_t)`` frame by frame (chunks), frames uint8.
+
+The generation knobs live in one dataclass, :class:`GenerationConfig`, used by ``__call__``, the CLI and the
+evaluation.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,20 +35,65 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vqtalker.constants import (
+    DEFAULT_MOUTH,
+    DEFAULT_STAGE1,
+    DEFAULT_STAGE2,
+    DEFAULT_WEIGHTS_DIR,
+    FPS,
+    SAMPLE_RATE,
+)
 from vqtalker.errors import MissingWeightsError, VQTalkerError
 
-FPS = 25
-SAMPLE_RATE = 16000
-#: Weights shipped in the package (or trained by the user and copied there). A directory given to
-#: :meth:`TalkingHeadPipeline.from_pretrained` holds ``stage1.safetensors`` and ``stage2.safetensors``.
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_STAGE1 = DEFAULT_WEIGHTS_DIR / "stage1" / "lite-128.safetensors"
-DEFAULT_STAGE2 = DEFAULT_WEIGHTS_DIR / "stage2" / "lite.safetensors"
-DEFAULT_MOUTH = DEFAULT_WEIGHTS_DIR / "stage2" / "mouth.safetensors"
+#: A directory given to :meth:`TalkingHeadPipeline.from_pretrained` holds these files.
 STAGE1_FILE = "stage1.safetensors"
 STAGE2_FILE = "stage2.safetensors"
 MOUTH_FILE = "mouth.safetensors"
-STAGE1_HINT = "train one with `vqtalker train stage1 --data DATASET --out RUN_DIR` and pass it with --stage1"
+
+
+@dataclass
+class GenerationConfig:
+    """The pipeline's generation knobs (one place for ``__call__``, ``vqtalker animate`` and the evaluation).
+
+    ``seed``: sampling and blink timing; ``temperature`` (0 = argmax, the paper) / ``top_k`` (0 = all):
+    token sampling; ``window`` / ``overlap``: stage-2 window and cross-fade, frames at 25 fps;
+    ``crop``: find and crop the face (False: the image is already a square face crop); ``blink_every``:
+    seconds between natural blinks (0 = none); ``mouth_gain`` / ``mouth_channel_gain``: mouth guidance and
+    stage-1 mouth-channel gains (None = the mouth file's; 0 = off).
+    """
+
+    seed: int = 0
+    temperature: float = 0.0
+    top_k: int = 0
+    window: int = 250
+    overlap: int = 50
+    crop: bool = True
+    blink_every: float = 3.5
+    mouth_gain: float | None = None
+    mouth_channel_gain: float | None = None
+
+    def replace(self, **changes) -> GenerationConfig:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"unknown generation option(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes).validate()
+
+    def validate(self) -> GenerationConfig:
+        """One-line :class:`VQTalkerError` for a value out of range (NaN / inf included)."""
+        for name in ("temperature", "blink_every", "mouth_gain", "mouth_channel_gain"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(float(v)) and float(v) >= 0):
+                raise VQTalkerError(
+                    f"{name.replace('_', ' ')} (--{name.replace('_', '-')}) must be a finite number >= 0, "
+                    f"got {v}"
+                )
+        if self.top_k < 0:
+            raise VQTalkerError(f"top-k (--top-k) must be >= 0, got {self.top_k}")
+        if self.window < 2:
+            raise VQTalkerError(f"window (--window) must be >= 2 frames, got {self.window}")
+        if not 0 <= self.overlap < self.window:
+            raise VQTalkerError(f"overlap (--overlap) must be in 0..window-1, got {self.overlap}")
+        return self
 
 
 @dataclass
@@ -55,7 +105,7 @@ class TalkingHeadOutput:
     (``None`` for a continuous-output ablation model); ``motion``: float32 ``[T, 120]`` motion difference Δ̂;
     ``controls``: the pose/gaze/blink tracks used; ``mouth``: float32 ``[T]`` predicted mouth opening
     (20 × inner-lip gap / crop side) when mouth guidance was used, else ``None``; ``mouth_input``: float32
-    ``[T]`` what the stage-1 mouth channel received (:func:`vqtalker.generate.mouth.channel_input` of
+    ``[T]`` what the stage-1 mouth channel received (:func:`vqtalker.mouth.guidance.channel_input` of
     ``mouth``), or ``None`` when the stage-1 model has no mouth channel or it was off.
     """
 
@@ -68,16 +118,6 @@ class TalkingHeadOutput:
     controls: dict = field(default_factory=dict)
     mouth: np.ndarray | None = None
     mouth_input: np.ndarray | None = None
-
-
-def load_stage1_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """Load a stage-1 generator (exported weights or a stage-1 training checkpoint, fp32, eval mode)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingWeightsError(f"stage-1 weights not found: {path}; {STAGE1_HINT}")
-    from vqtalker.motion.export import load_generator
-
-    return load_generator(path, device=device)
 
 
 def _read_image(image) -> np.ndarray:
@@ -112,24 +152,16 @@ def _read_audio(audio, sample_rate: int) -> np.ndarray:
     return resample(to_mono(wave), int(sample_rate), SAMPLE_RATE)
 
 
-def portrait_mouth_opening(face: np.ndarray) -> float | None:
-    """20 × inner-lip gap (fraction of the side) of a uint8 face crop ``[S, S, 3]``; None if no face found."""
-    from vqtalker.lips import MOUTH_OPEN_SCALE, lip_points, mouth_open
-
-    pts, ok = lip_points(face[None])
-    return float(mouth_open(pts[0]) * MOUTH_OPEN_SCALE) if ok[0] else None
-
-
 class TalkingHeadPipeline:
     """Stage 1 (frozen motion tokenizer + renderer) + stage 2 (coarse-to-fine BERT) + a speech tokenizer.
 
-    Build with :meth:`from_pretrained` or directly from objects: ``stage1`` a stage-1 generator module (or a
-    :class:`~vqtalker.generate.stage1.FrozenStage1`), ``stage2`` a :class:`MotionTokenBERT`,
-    ``speech_tokenizer`` a :class:`vqtalker.speech.base.SpeechTokenizer` (or a registry name),
-    ``control_stats`` the neutral controls (:class:`~vqtalker.generate.controls.ControlStats`);
-    ``mouth_predictor`` / ``mouth_control`` / ``mouth_gain``: optional mouth guidance
-    (:mod:`vqtalker.generate.mouth_predictor`); ``mouth_channel_gain``: scale of the predicted opening fed to
-    a stage-1 model with a mouth channel (``MotionConfig.mouth_channel``; 0 = off).
+    Build with :meth:`from_pretrained` or directly from objects: ``stage1`` a
+    :class:`~vqtalker.motion.tokenizer.MotionTokenizer` (or a stage-1 generator module), ``stage2`` a
+    :class:`MotionTokenBERT`, ``speech_tokenizer`` a :class:`vqtalker.speech.base.SpeechTokenizer` (or a
+    registry name), ``control_stats`` the neutral controls
+    (:class:`~vqtalker.generate.controls.ControlStats`);
+    ``mouth``: optional :class:`~vqtalker.mouth.guidance.MouthGuidance` (beyond the paper); ``config``: the
+    default :class:`GenerationConfig`.
     """
 
     def __init__(
@@ -140,17 +172,17 @@ class TalkingHeadPipeline:
         control_stats=None,
         device: str | torch.device = "cpu",
         render_chunk: int = 16,
-        mouth_predictor=None,
-        mouth_control=None,
-        mouth_gain: float = 0.0,
-        mouth_channel_gain: float = 1.0,
+        mouth=None,
+        config: GenerationConfig | None = None,
     ):
         from vqtalker.generate.controls import ControlStats
-        from vqtalker.generate.stage1 import FrozenStage1
+        from vqtalker.motion.tokenizer import MotionTokenizer
 
         self.device = torch.device(device)
         self.stage1 = (
-            stage1 if isinstance(stage1, FrozenStage1) else FrozenStage1(stage1.to(self.device), render_chunk)
+            stage1
+            if isinstance(stage1, MotionTokenizer)
+            else MotionTokenizer(stage1.to(self.device), render_chunk, frozen=True)
         )
         self.stage2 = stage2.to(self.device).eval()
         if isinstance(speech_tokenizer, str):
@@ -159,11 +191,19 @@ class TalkingHeadPipeline:
             speech_tokenizer = load_speech_tokenizer(speech_tokenizer)
         self.speech_tokenizer = speech_tokenizer
         self.control_stats = control_stats or ControlStats()
-        self.mouth_predictor = mouth_predictor
-        self.mouth_control = mouth_control
-        self.mouth_gain = float(mouth_gain)
-        self.mouth_channel_gain = float(mouth_channel_gain)
+        from vqtalker.mouth.guidance import MouthGuidance
+
+        self.mouth = mouth if mouth is not None else MouthGuidance()
+        self.config = (config or GenerationConfig()).validate()
         self._check_compatible()
+
+    @property
+    def mouth_gain(self) -> float:
+        return self.mouth.gain
+
+    @property
+    def mouth_channel_gain(self) -> float:
+        return self.mouth.channel_gain
 
     def _check_compatible(self) -> None:
         cfg = self.stage2.cfg
@@ -195,6 +235,7 @@ class TalkingHeadPipeline:
         speech_tokenizer=None,
         device: str | torch.device = "cpu",
         mouth: str | os.PathLike | bool | None = None,
+        config: GenerationConfig | None = None,
     ) -> TalkingHeadPipeline:
         """Load from a directory holding ``stage1.safetensors`` + ``stage2.safetensors`` (default: the
         packaged ``vqtalker/weights/stage1/lite-128.safetensors`` and ``.../stage2/lite.safetensors``);
@@ -206,6 +247,8 @@ class TalkingHeadPipeline:
         """
         from vqtalker.generate.checkpoint import load_stage2
         from vqtalker.generate.controls import ControlStats
+        from vqtalker.motion.tokenizer import MotionTokenizer
+        from vqtalker.mouth.guidance import MouthGuidance
 
         if path is not None:
             root = Path(path)
@@ -216,36 +259,28 @@ class TalkingHeadPipeline:
             d1, d2, dm = DEFAULT_STAGE1, DEFAULT_STAGE2, DEFAULT_MOUTH
         s1 = Path(stage1) if stage1 is not None else d1
         s2 = Path(stage2) if stage2 is not None else d2
-        if not s1.is_file():
-            raise MissingWeightsError(f"stage-1 weights not found: {s1}; {STAGE1_HINT}")
+        from vqtalker.io.weights import check_file
+        from vqtalker.motion.weights import TRAIN_HINT
+
+        check_file(s1, "stage-1 weights", TRAIN_HINT)
         model2, meta = load_stage2(s2, device)
-        gen = load_stage1_generator(s1, device)
+        tok1 = MotionTokenizer.from_pretrained(s1, device, frozen=True)
         tok = speech_tokenizer if speech_tokenizer is not None else meta.get("speech_tokenizer", "default")
-        predictor, control, gain, cgain = None, None, 0.0, 1.0
         if mouth is None:
             mfile = dm if stage1 is None else None
         else:
             mfile = None if mouth is False else Path(mouth)
+        guidance = None
         if mfile is not None and (mouth is not None or mfile.is_file()):
-            from vqtalker.generate.mouth import mouth_guidance
-            from vqtalker.generate.mouth_predictor import load_mouth_predictor
-
-            predictor, mmeta = load_mouth_predictor(mfile)
-            control, gain = mouth_guidance(mmeta)
-            if getattr(gen.cfg, "mouth_channel", False):
-                # a mouth-channel renderer: the file may name other gains for it (the tuned pair)
-                gain = float(mmeta.get("gain_with_channel", gain))
-                cgain = float(mmeta.get("channel_gain", 1.0))
+            guidance = MouthGuidance.from_file(mfile, mouth_channel=tok1.has_mouth_channel)
         return cls(
-            gen,
+            tok1,
             model2,
             tok,
             ControlStats.from_json(meta.get("control_stats")),
             device,
-            mouth_predictor=predictor,
-            mouth_control=control,
-            mouth_gain=gain,
-            mouth_channel_gain=cgain,
+            mouth=guidance,
+            config=config,
         )
 
     # -- inputs ---------------------------------------------------------------------------------------------
@@ -255,7 +290,7 @@ class TalkingHeadPipeline:
 
         img = _read_image(image)
         if crop:
-            from vqtalker.data.face import crop_portrait
+            from vqtalker.face.crop import crop_portrait
 
             return crop_portrait(
                 img,
@@ -286,47 +321,23 @@ class TalkingHeadPipeline:
         audio,
         sample_rate: int = SAMPLE_RATE,
         *,
+        config: GenerationConfig | None = None,
         pose: np.ndarray | None = None,
         gaze: np.ndarray | None = None,
         blink: np.ndarray | None = None,
         pose_from: str | os.PathLike | None = None,
-        seed: int = 0,
-        temperature: float = 0.0,
-        top_k: int = 0,
-        window: int = 250,
-        overlap: int = 50,
-        crop: bool = True,
-        blink_every: float = 3.5,
-        mouth_gain: float | None = None,
-        mouth_channel_gain: float | None = None,
+        **options,
     ) -> TalkingHeadOutput:
         """Animate ``image`` with ``audio`` (path, or waveform at ``sample_rate``). See the module docstring.
 
-        ``pose [T', 3]`` deg / ``gaze [T', 2]`` / ``blink [T', 2]`` override single tracks (fitted to T);
-        ``pose_from`` takes all three from a video's face; ``temperature <= 0`` is argmax decoding (the
-        paper), otherwise top-k sampling, deterministic per ``seed`` (which also times the natural blinks).
-        ``mouth_gain``: mouth-guidance gain (None = the mouth file's; 0 = off, the paper);
-        ``mouth_channel_gain``: scale of the opening fed to a stage-1 mouth channel (None = the pipeline's).
+        ``config``: a :class:`GenerationConfig` (default: the pipeline's); ``options`` override single
+        fields of it (``seed=3, temperature=0.8``). ``pose [T', 3]`` deg / ``gaze [T', 2]`` /
+        ``blink [T', 2]``
+        override single tracks (fitted to T); ``pose_from`` takes all three from a video's face.
         All frames are returned in memory; :meth:`animate_to_file` streams them to disk instead.
         """
-        out, state = self._generate(
-            image,
-            audio,
-            sample_rate,
-            pose=pose,
-            gaze=gaze,
-            blink=blink,
-            pose_from=pose_from,
-            seed=seed,
-            temperature=temperature,
-            top_k=top_k,
-            window=window,
-            overlap=overlap,
-            crop=crop,
-            blink_every=blink_every,
-            mouth_gain=mouth_gain,
-            mouth_channel_gain=mouth_channel_gain,
-        )
+        cfg = (config or self.config).replace(**options)
+        out, state = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from)
         out.frames = np.concatenate(
             list(self.stage1.render_uint8(state, torch.from_numpy(out.motion), out.mouth_input)), 0
         )
@@ -340,7 +351,13 @@ class TalkingHeadPipeline:
         audio,
         sample_rate: int = SAMPLE_RATE,
         output_size: int | None = None,
-        **kwargs,
+        *,
+        config: GenerationConfig | None = None,
+        pose: np.ndarray | None = None,
+        gaze: np.ndarray | None = None,
+        blink: np.ndarray | None = None,
+        pose_from: str | os.PathLike | None = None,
+        **options,
     ) -> TalkingHeadOutput:
         """Like ``__call__`` but render straight into an mp4 at ``path`` (H.264 + AAC, 25 fps, tagged as
         synthetic, atomic), chunk by chunk, so memory does not grow with the audio length. Returns the output
@@ -348,7 +365,8 @@ class TalkingHeadPipeline:
         size for viewing; None = the stage-1 size (no detail is added by resizing)."""
         from vqtalker.io.video import write_video
 
-        out, state = self._generate(image, audio, sample_rate, **kwargs)
+        cfg = (config or self.config).replace(**options)
+        out, state = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from)
         chunks = self.stage1.render_uint8(state, torch.from_numpy(out.motion), out.mouth_input)
         frames = (f for chunk in chunks for f in chunk)
         if output_size and output_size != self.stage1.size:
@@ -359,59 +377,28 @@ class TalkingHeadPipeline:
         write_video(path, frames, fps=out.fps, audio=out.audio, sample_rate=out.sample_rate)
         return out
 
-    def _generate(
-        self,
-        image,
-        audio,
-        sample_rate,
-        *,
-        pose=None,
-        gaze=None,
-        blink=None,
-        pose_from=None,
-        seed=0,
-        temperature=0.0,
-        top_k=0,
-        window=250,
-        overlap=50,
-        crop=True,
-        blink_every=3.5,
-        mouth_gain=None,
-        mouth_channel_gain=None,
-    ):
+    def _generate(self, image, audio, sample_rate, cfg: GenerationConfig, pose, gaze, blink, pose_from):
         """Everything but rendering → (output with ``frames=None``, stage-1 source state)."""
+        from vqtalker.face.lips import image_mouth_opening
         from vqtalker.generate.controls import controls_from_video, fit_length, neutral_controls
         from vqtalker.generate.inference import generate_motion
-        from vqtalker.generate.mouth import channel_input
 
-        face = self.prepare_image(image, crop=crop)
+        face = self.prepare_image(image, crop=cfg.crop)
         wave = _read_audio(audio, sample_rate)
         units = self.speech_units(wave)
         t = units.shape[0] // self.stage2.cfg.audio_rate_ratio
-        ctrl = neutral_controls(t, self.control_stats, blink_every=blink_every, seed=seed)
+        ctrl = neutral_controls(t, self.control_stats, blink_every=cfg.blink_every, seed=cfg.seed)
         if pose_from is not None:
             ctrl.update(controls_from_video(pose_from, t))
         for name, val in (("pose", pose), ("gaze", gaze), ("blink", blink)):
             if val is not None:
                 ctrl[name] = fit_length(np.asarray(val, np.float32).reshape(-1, ctrl[name].shape[1]), t)
         state = self.stage1.encode_source(face)
-        gain = self.mouth_gain if mouth_gain is None else float(mouth_gain)
-        if gain < 0:
-            raise VQTalkerError(f"mouth gain must be >= 0, got {gain}")
-        cgain = self.mouth_channel_gain if mouth_channel_gain is None else float(mouth_channel_gain)
-        if cgain < 0:
-            raise VQTalkerError(f"mouth channel gain must be >= 0, got {cgain}")
-        use_channel = self.stage1.has_mouth_channel and cgain > 0 and self.mouth_predictor is not None
-        opening, mouth_ref, mouth_input = None, None, None
-        guide = gain > 0 and self.mouth_control is not None
-        if self.mouth_predictor is not None and (use_channel or guide):
-            opening = self.mouth_predictor.predict(wave, t)
-            mouth_ref = portrait_mouth_opening(face)
-        if use_channel:
-            ref = mouth_ref
-            if ref is None:
-                ref = self.mouth_control.mean_gap if self.mouth_control is not None else float(opening.mean())
-            mouth_input = channel_input(opening, ref, cgain).numpy().astype(np.float32)
+        channel = self.stage1.has_mouth_channel
+        opening = ref = None
+        if self.mouth.wants_opening(channel, cfg.mouth_gain, cfg.mouth_channel_gain):
+            opening = self.mouth.predict(wave, t)
+            ref = image_mouth_opening(face)
         res = generate_motion(
             self.stage2,
             units,
@@ -420,27 +407,23 @@ class TalkingHeadPipeline:
             torch.from_numpy(ctrl["blink"]),
             state.f_g[0],
             self.stage1.detokenize,
-            window=window,
-            overlap=overlap,
-            temperature=temperature,
-            top_k=top_k,
-            generator=torch.Generator().manual_seed(int(seed)),
-            mouth_control=self.mouth_control if opening is not None and gain > 0 else None,
-            mouth_gain=gain,
-            mouth_ref=mouth_ref,
-            mouth_opening=opening,
+            window=cfg.window,
+            overlap=cfg.overlap,
+            temperature=cfg.temperature,
+            top_k=cfg.top_k,
+            generator=torch.Generator().manual_seed(int(cfg.seed)),
         )
+        guided = self.mouth.apply(res.motion, opening, ref, channel, cfg.mouth_gain, cfg.mouth_channel_gain)
         n_samples = t * SAMPLE_RATE // FPS
         wave = wave[:n_samples] if wave.size >= n_samples else np.pad(wave, (0, n_samples - wave.size))
         out = TalkingHeadOutput(
             frames=None,
             audio=wave.astype(np.float32),
             tokens=None if res.tokens is None else res.tokens.to(torch.int16).numpy(),
-            motion=res.motion.numpy().astype(np.float32),
+            motion=guided.motion.numpy().astype(np.float32),
             controls=ctrl,
-            mouth=(res.mouth.numpy().astype(np.float32) if res.mouth_guided or mouth_input is not None
-                   else None),
-            mouth_input=mouth_input,
+            mouth=None if guided.opening is None else guided.opening.numpy().astype(np.float32),
+            mouth_input=guided.channel_input,
         )
         return out, state
 
@@ -454,4 +437,4 @@ class TalkingHeadPipeline:
         )
 
 
-__all__ = ["TalkingHeadOutput", "TalkingHeadPipeline", "load_stage1_generator"]
+__all__ = ["DEFAULT_WEIGHTS_DIR", "GenerationConfig", "TalkingHeadOutput", "TalkingHeadPipeline"]

@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vqtalker.constants import SAMPLE_RATE
 from vqtalker.errors import VQTalkerError
-
-SAMPLE_RATE = 16000
 
 # language code -> espeak-ng voice name. The 12 languages of the issue come first.
 LANGUAGES: dict[str, str] = {

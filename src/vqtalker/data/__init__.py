@@ -2,10 +2,10 @@
 
 Modules (heavy dependencies such as mediapipe and torch are imported only where needed):
 
-* :mod:`vqtalker.data.face` — mediapipe face mesh (478 points) / detection, the square crop convention,
-  :func:`~vqtalker.data.face.crop_portrait` for user portraits.
-* :mod:`vqtalker.data.controls` — pose (yaw, pitch, roll degrees), gaze (2), blink (2), eye/mouth boxes
-  from landmarks ``[T, 478, 3]``; :mod:`vqtalker.data.reference` holds the neutral pose reference.
+* :mod:`vqtalker.face.tracker` — mediapipe face mesh (478 points) / detection, the square crop convention,
+  :func:`~vqtalker.face.tracker.crop_portrait` for user portraits.
+* :mod:`vqtalker.face.controls` — pose (yaw, pitch, roll degrees), gaze (2), blink (2), eye/mouth boxes
+  from landmarks ``[T, 478, 3]``; :mod:`vqtalker.face.reference` holds the neutral pose reference.
 * :mod:`vqtalker.data.prepare` — the ``vqtalker prepare`` pipeline; :mod:`vqtalker.data.layout` — the
   on-disk format and index; :mod:`vqtalker.data.preview` — contact sheets.
 * :mod:`vqtalker.data.datasets` — ``FramePairDataset`` (stage 1) and ``WindowDataset`` (stage 2).

@@ -47,8 +47,8 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 
 def box_mask(boxes: np.ndarray, size: int, scale: float = 1.0) -> torch.Tensor:
-    """Union of boxes ``[K, 4]`` (x0, y0, x1, y1 stored px, × ``scale``) as a float mask ``[1, size, size]``.
-    """
+    """Union of boxes ``[K, 4]`` (x0, y0, x1, y1 stored px, × ``scale``) as a float mask
+    ``[1, size, size]``."""
     m = torch.zeros(1, size, size)
     for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64) * scale:
         a, b = int(np.clip(np.floor(x0), 0, size)), int(np.clip(np.ceil(x1), 0, size))
@@ -59,17 +59,25 @@ def box_mask(boxes: np.ndarray, size: int, scale: float = 1.0) -> torch.Tensor:
 
 def _mouth_open(landmarks: np.ndarray, side: int) -> torch.Tensor:
     """Mesh ``[478, 3]`` in crop px → inner-lip gap / side × MOUTH_OPEN_SCALE as a float32 0-d tensor (the
-    gap of :func:`vqtalker.lips.mouth_open`, the same measure as the lip metrics and the stage-2 data)."""
-    from vqtalker.data.controls import LIPS
-    from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open
+    gap of :func:`vqtalker.face.lips.mouth_open`, the same measure as the lip metrics and the stage-2
+    data)."""
+    from vqtalker.face.landmarks import LIPS
+    from vqtalker.face.lips import MOUTH_OPEN_SCALE, mouth_open
 
     lips = np.asarray(landmarks, dtype=np.float32)[LIPS, :2] / float(side)
     return torch.tensor(float(mouth_open(lips)) * MOUTH_OPEN_SCALE, dtype=torch.float32)
 
 
 class _PreparedBase(Dataset):
-    def __init__(self, root: str | os.PathLike, split: str | None = "train", size: int | None = None,
-                 clip_ids: list[str] | None = None, require_audio: bool = False, min_frames: int = 2):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str | None = "train",
+        size: int | None = None,
+        clip_ids: list[str] | None = None,
+        require_audio: bool = False,
+        min_frames: int = 2,
+    ):
         self.root = Path(root)
         index = load_index(self.root)
         entries = [c for c in index["clips"] if split is None or c["split"] == split]
@@ -82,7 +90,8 @@ class _PreparedBase(Dataset):
         if not entries:
             raise VQTalkerError(
                 f"no clips in {self.root} for split={split!r}"
-                + (" with audio" if require_audio else "") + f" and >= {min_frames} frames"
+                + (" with audio" if require_audio else "")
+                + f" and >= {min_frames} frames"
             )
         self.entries = entries
         self.stored_size = int(entries[0]["size"])
@@ -105,16 +114,26 @@ class FramePairDataset(_PreparedBase):
 
     Item ``dict``: ``source``, ``target`` float ``[3, S, S]`` in ``[-1, 1]``; ``eye_mask``, ``mouth_mask``
     float ``[1, S, S]`` (1 inside the target's eye / mouth boxes); ``source_mouth``, ``target_mouth`` float
-    scalars: inner-lip gap (landmarks 13 ↔ 14) / crop side × 20 (:data:`vqtalker.lips.MOUTH_OPEN_SCALE`),
-    for the renderer's mouth channel; ``clip`` str; ``source_index``, ``target_index`` int.
+    scalars: inner-lip gap (landmarks 13 ↔ 14) / crop side × 20 (:data:`vqtalker.face.lips.MOUTH_OPEN_SCALE`),
+    for the renderer's mouth channel; ``clip`` str; ``source_index``, ``target_index`` int. With ``hr_size``
+    also ``source_hr``, ``target_hr`` float ``[3, hr_size, hr_size]``: the same frames at the output size of a
+    full-resolution renderer (:mod:`vqtalker.motion.fullres`).
     Length = total frames of the selected clips (one item per target frame).
     The source frame is drawn uniformly from the clip (never the target itself) with a generator seeded by
     ``(seed, epoch, index)``; call :meth:`set_epoch` to vary it per epoch.
     """
 
-    def __init__(self, root: str | os.PathLike, size: int | None = None, split: str | None = "train",
-                 clip_ids: list[str] | None = None, seed: int = 0):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        size: int | None = None,
+        split: str | None = "train",
+        clip_ids: list[str] | None = None,
+        seed: int = 0,
+        hr_size: int | None = None,
+    ):
         super().__init__(root, split, size, clip_ids, require_audio=False, min_frames=2)
+        self.hr_size = int(hr_size) if hr_size else None
         self.seed = int(seed)
         self.epoch = 0
         self._cum = np.cumsum([c["num_frames"] for c in self.entries])
@@ -145,7 +164,14 @@ class FramePairDataset(_PreparedBase):
         tgt = _resize(frames[t], self.size)
         reg = np.asarray(clip.array("regions")[t])
         lm = clip.array("landmarks")
+        hr = {}
+        if self.hr_size:
+            hr = {
+                "source_hr": to_tensor(_resize(frames[s], self.hr_size)),
+                "target_hr": to_tensor(_resize(frames[t], self.hr_size)),
+            }
         return {
+            **hr,
             "source": to_tensor(src),
             "target": to_tensor(tgt),
             "eye_mask": box_mask(reg[:2], self.size, self.scale),
@@ -171,10 +197,19 @@ class WindowDataset(_PreparedBase):
     ``require_audio`` (default True) keeps only clips with speech.
     """
 
-    def __init__(self, root: str | os.PathLike, window: int = 100, split: str | None = "train",
-                 size: int | None = None, stride: int | None = None, load_frames: bool = False,
-                 require_audio: bool = True, random_offset: bool = False, clip_ids: list[str] | None = None,
-                 seed: int = 0):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        window: int = 100,
+        split: str | None = "train",
+        size: int | None = None,
+        stride: int | None = None,
+        load_frames: bool = False,
+        require_audio: bool = True,
+        random_offset: bool = False,
+        clip_ids: list[str] | None = None,
+        seed: int = 0,
+    ):
         if window < 1:
             raise VQTalkerError(f"window must be >= 1 frame, got {window}")
         super().__init__(root, split, size, clip_ids, require_audio=require_audio, min_frames=window)

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vqtalker.constants import SAMPLES_PER_FRAME
 from vqtalker.errors import VQTalkerError
 
 INDEX_NAME = "index.json"
 META_NAME = "meta.json"
 LAYOUT_VERSION = 1
-SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
 ARRAY_FILES = ("frames", "landmarks", "pose", "gaze", "blink", "regions")
 
 

@@ -14,7 +14,7 @@ track faces, keep head motion, drop small faces, resize):
    at landmark jumps; drop segments shorter than ``min_frames`` or whose face is smaller than
    ``min_face`` px (logged with the reason).
 4. **Crop box**: one fixed square per segment (the head moves inside it; no alignment): per-frame boxes
-   from the landmarks (:func:`vqtalker.data.face.crop_box_from_landmarks`) are median-smoothed over time
+   from the landmarks (:func:`vqtalker.face.tracker.crop_box_from_landmarks`) are median-smoothed over time
    and their union is taken; a segment whose union would exceed ``max_box_growth`` × the typical box is
    split so faces do not shrink inside a huge box.
 5. **Pass 2 (write)**: decode again, crop + resize every kept frame to ``size``², store the arrays of
@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vqtalker.constants import SAMPLE_RATE
 from vqtalker.data.layout import SAMPLES_PER_FRAME, write_index
 from vqtalker.errors import VQTalkerError
 
@@ -50,7 +51,6 @@ log = logging.getLogger("vqtalker.prepare")
 VIDEO_EXTS = {".mp4", ".mov", ".mpg", ".mpeg", ".avi", ".mkv", ".webm", ".m4v", ".flv", ".wmv", ".ts", ".3gp"}
 AUDIO_EXTS = {".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".aiff", ".aif", ".wma"}
 SPLIT_NAMES = {"train", "dev", "val", "valid", "test"}
-SAMPLE_RATE = 16000
 
 
 @dataclass
@@ -191,7 +191,8 @@ def track_video(path: Path, cfg: PrepareConfig, tracker=None):
     counts faces. With several faces, the mesh runs on a region around the **largest** one (3× its box,
     kept until the next check), and frames whose tracked face is still not the largest count as no face.
     """
-    from vqtalker.data.face import FaceTracker, box_iou, landmark_box
+    from vqtalker.face.crop import box_iou, landmark_box
+    from vqtalker.face.tracker import FaceTracker
     from vqtalker.io.video import iter_frames, iter_frames_at_fps
 
     own = tracker is None
@@ -276,7 +277,7 @@ def fill_gaps(lms: list, cuts: np.ndarray, max_gap: int) -> tuple[list, np.ndarr
 
 def find_runs(lms: list, cuts: np.ndarray, jump_threshold: float) -> list[tuple[int, int]]:
     """Maximal runs of tracked frames without cuts or landmark jumps."""
-    from vqtalker.data.face import landmark_box
+    from vqtalker.face.crop import landmark_box
 
     runs = []
     start = None
@@ -312,9 +313,10 @@ def _median_smooth(x: np.ndarray, width: int = 9) -> np.ndarray:
 def fit_boxes(lm_run: np.ndarray, start: int, cfg: PrepareConfig, frame_hw: tuple[int, int]) -> list[Segment]:
     """Fixed square crop box(es) for a run of landmarks ``[N, 478, 3]`` (greedy split if the head travels).
 
-    Each box is then fitted inside the ``frame_hw = (H, W)`` frame (:func:`vqtalker.data.face.fit_in_frame`).
+    Each box is then fitted inside the ``frame_hw = (H, W)`` frame
+    (:func:`vqtalker.face.crop.fit_in_frame`).
     """
-    from vqtalker.data.face import crop_box_from_face, fit_in_frame, landmark_box, round_box
+    from vqtalker.face.crop import crop_box_from_face, fit_in_frame, landmark_box, round_box
 
     b = landmark_box(lm_run)  # [N, 4]
     centres = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)
@@ -375,12 +377,17 @@ def _slice_audio(wave: np.ndarray, sample0: int, n: int) -> tuple[np.ndarray, in
 
 
 def process_source(
-    path: Path, rel: Path, out_dir: Path, cfg: PrepareConfig, row: dict | None = None,
-    paired: Path | None = None, tracker=None,
+    path: Path,
+    rel: Path,
+    out_dir: Path,
+    cfg: PrepareConfig,
+    row: dict | None = None,
+    paired: Path | None = None,
+    tracker=None,
 ) -> SourceResult:
     """Run the whole pipeline on one source file; never raises for bad input (returns status/reason)."""
-    from vqtalker.data.controls import compute_controls
-    from vqtalker.data.face import crop_square, landmarks_to_crop
+    from vqtalker.face.controls import compute_controls
+    from vqtalker.face.crop import crop_square, landmarks_to_crop
     from vqtalker.io.audio import save_audio
     from vqtalker.io.video import iter_frames, iter_frames_at_fps, probe_video
     from vqtalker.utils import atomic_write_bytes
@@ -417,8 +424,10 @@ def process_source(
                     )
                 elif seg.face_size < cfg.min_face:
                     res.skipped_segments.append(
-                        {"frames": [seg.start, seg.end],
-                         "reason": f"face too small ({seg.face_size:.0f} px < --min-face {cfg.min_face})"}
+                        {
+                            "frames": [seg.start, seg.end],
+                            "reason": f"face too small ({seg.face_size:.0f} px < --min-face {cfg.min_face})",
+                        }
                     )
                 else:
                     segments.append(seg)
@@ -440,8 +449,9 @@ def process_source(
             if tmp.exists():
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
-            mm = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8,
-                                           shape=(seg.end - seg.start, S, S, 3))
+            mm = np.lib.format.open_memmap(
+                tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=(seg.end - seg.start, S, S, 3)
+            )
             writers.append((cid, tmp, mm, seg))
         # pass 2: crop every kept frame (segments are sorted and disjoint)
         wi = 0
@@ -502,7 +512,7 @@ def process_source(
                 },
                 "config": asdict(cfg),
                 "signals": {
-                    "pose": "yaw, pitch, roll degrees (vqtalker.data.controls)",
+                    "pose": "yaw, pitch, roll degrees (vqtalker.face.controls)",
                     "gaze": "horizontal, vertical iris offset / half eye width",
                     "blink": "left, right eye aspect ratio",
                     "regions": "left eye, right eye, mouth boxes x0 y0 x1 y1 in crop px",
@@ -567,8 +577,9 @@ def _setup_logging(out_dir: Path) -> logging.Handler:
     h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(h)
     log.setLevel(logging.INFO)
-    if not any(isinstance(x, logging.StreamHandler) and not isinstance(x, logging.FileHandler)
-               for x in log.handlers):
+    if not any(
+        isinstance(x, logging.StreamHandler) and not isinstance(x, logging.FileHandler) for x in log.handlers
+    ):
         sh = logging.StreamHandler()
         sh.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(sh)
@@ -576,8 +587,12 @@ def _setup_logging(out_dir: Path) -> logging.Handler:
 
 
 def prepare_dataset(
-    raw_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: PrepareConfig | None = None,
-    workers: int = 1, shard: tuple[int, int] = (0, 1), manifest: str | os.PathLike | None = None,
+    raw_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    cfg: PrepareConfig | None = None,
+    workers: int = 1,
+    shard: tuple[int, int] = (0, 1),
+    manifest: str | os.PathLike | None = None,
 ) -> dict:
     """Prepare every video under ``raw_dir`` into ``out_dir``; returns the summary dict (also saved)."""
     cfg = cfg or PrepareConfig()
@@ -606,8 +621,17 @@ def prepare_dataset(
             rel = p.relative_to(base)
             row = rows.get(str(p.resolve()))
             jobs.append(_Job(p, rel, row, find_paired_audio(p, row, mpath.parent if mpath else None)))
-        log.info("prepare %s -> %s: %d video files (shard %d/%d), manifest %s, size %d, fps %g",
-                 raw_dir, out_dir, len(jobs), i_shard, n_shard, mpath or "none", cfg.size, cfg.fps)
+        log.info(
+            "prepare %s -> %s: %d video files (shard %d/%d), manifest %s, size %d, fps %g",
+            raw_dir,
+            out_dir,
+            len(jobs),
+            i_shard,
+            n_shard,
+            mpath or "none",
+            cfg.size,
+            cfg.fps,
+        )
         t_start = time.time()
         results = []
         todo = []
@@ -658,11 +682,18 @@ def prepare_dataset(
 def _log_result(r: dict) -> None:
     if r["status"] == "ok":
         nf = sum(c["num_frames"] for c in r["clips"])
-        log.info("ok      %s: %d clip(s), %d frames, %.1fs (%.1f frames/s)%s", r["source"], len(r["clips"]),
-                 nf, r["seconds"], r["frames_decoded"] / max(r["seconds"], 1e-6),
-                 "" if not r["skipped_segments"] else
-                 f"; dropped {len(r['skipped_segments'])} segment(s): "
-                 + "; ".join(s["reason"] for s in r["skipped_segments"][:3]))
+        log.info(
+            "ok      %s: %d clip(s), %d frames, %.1fs (%.1f frames/s)%s",
+            r["source"],
+            len(r["clips"]),
+            nf,
+            r["seconds"],
+            r["frames_decoded"] / max(r["seconds"], 1e-6),
+            ""
+            if not r["skipped_segments"]
+            else f"; dropped {len(r['skipped_segments'])} segment(s): "
+            + "; ".join(s["reason"] for s in r["skipped_segments"][:3]),
+        )
     else:
         log.warning("%-7s %s: %s", r["status"], r["source"], r["reason"])
 
@@ -681,10 +712,12 @@ def summarize(results: list[dict], elapsed: float) -> dict:
         "files": len(results),
         "files_ok": sum(r["status"] in ("ok", "done-before") for r in results),
         "files_done_before": sum(r["status"] == "done-before" for r in results),
-        "files_skipped": [{"source": r["source"], "reason": r["reason"]} for r in results
-                          if r["status"] == "skipped"],
-        "files_failed": [{"source": r["source"], "reason": r["reason"]} for r in results
-                         if r["status"] == "failed"],
+        "files_skipped": [
+            {"source": r["source"], "reason": r["reason"]} for r in results if r["status"] == "skipped"
+        ],
+        "files_failed": [
+            {"source": r["source"], "reason": r["reason"]} for r in results if r["status"] == "failed"
+        ],
         "segments_dropped": [{"source": r["source"], **s} for r in results for s in r["skipped_segments"]],
         "reasons": dict(reasons),
         "clips_kept": len(kept),

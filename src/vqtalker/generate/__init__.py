@@ -5,8 +5,10 @@
   f_g + k → logits ``[B, T, 12, 625]``;
 * :mod:`~vqtalker.generate.inference` — 4 coarse-to-fine passes, argmax or seeded top-k sampling, long
   audio in cross-faded windows;
-* :mod:`~vqtalker.generate.train` — ``vqtalker train stage2``; :mod:`~vqtalker.generate.data` its cache;
-* :mod:`~vqtalker.generate.evaluate` — dev metrics; :mod:`~vqtalker.generate.controls` — neutral controls.
+* :mod:`~vqtalker.generate.data` — the training cache and windows (the trainer is
+  :mod:`vqtalker.solvers.stage2`, its dev metrics :mod:`vqtalker.evaluation.tokens` /
+  :mod:`~vqtalker.evaluation.lipsync`); :mod:`~vqtalker.generate.controls` — neutral controls;
+* :mod:`~vqtalker.generate.checkpoint` — stage-2 weights files.
 """
 
 from vqtalker.generate.config import ABLATIONS, PRESETS, Stage2Config, make_config

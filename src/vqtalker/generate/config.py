@@ -7,7 +7,7 @@ Two named presets and the four Table-4 ablation variants live here:
   ("input 1024, hidden 256, 204 M parameters") are read.
 * ``lite`` — 4 layers, width 256, 4 heads, FFN 1024, linear heads, 1024 positions (41 s at 25 fps). One
   training step at batch 8 × 200 frames costs ≈ 1.4 s of CPU time (one thread; ``python -m
-  vqtalker.generate.bench``), so a few thousand steps fit in a few hours on two cores.
+  scripts/bench_stage2.py``), so a few thousand steps fit in a few hours on two cores.
 
 Ablations (paper Table 4, "X-Y" = audio input - motion output), same backbone size as the chosen preset:
 
@@ -74,7 +74,7 @@ class Stage2Config:
     # prepared landmarks) from the transformer states, so the speech → mouth path is learned even though the
     # token cross-entropy is dominated by head pose. 0 = off (the paper); the head is unused at inference.
     mouth_aux: float = 0.0
-    # training only: weight of the mouth-direction token loss (vqtalker.generate.mouth): L1 between the
+    # training only: weight of the mouth-direction token loss (vqtalker.mouth.direction): L1 between the
     # expected and the true projection of the layer's codes on the motion direction that opens the mouth.
     # Like mouth_aux it is off in the paper; unlike mouth_aux it acts on the token logits themselves.
     mouth_token: float = 0.0

@@ -1,6 +1,6 @@
 """Per-frame control signals for generation: head pose, gaze and blink at 25 fps.
 
-Units follow :mod:`vqtalker.data.controls` (the extractor used for the training data):
+Units follow :mod:`vqtalker.face.controls` (the extractor used for the training data):
 ``pose [T, 3]`` (yaw, pitch, roll) degrees, ``gaze [T, 2]`` normalised iris offset (≈ 0 straight ahead),
 ``blink [T, 2]`` (left, right) eye openness (eye aspect ratio, ≈ 0.25–0.35 open, < 0.1 closed).
 
@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-FPS = 25
+from vqtalker.constants import FPS
+
 BLINK_PROFILE = np.array([0.35, 0.8, 1.0, 1.0, 0.75, 0.3], dtype=np.float32)  # closure fraction per frame
 
 
@@ -100,9 +101,9 @@ def controls_from_video(path, n_frames: int | None = None) -> dict[str, np.ndarr
     Frames without a detected face repeat the previous frame's controls. ``n_frames`` fits the length
     (longer: truncated; shorter: last frame held).
     """
-    from vqtalker.data.controls import compute_controls
-    from vqtalker.data.face import FaceTracker
     from vqtalker.errors import VQTalkerError
+    from vqtalker.face.controls import compute_controls
+    from vqtalker.face.tracker import FaceTracker
     from vqtalker.io.video import iter_frames, iter_frames_at_fps
 
     lms = []

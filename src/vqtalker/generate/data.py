@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from vqtalker.errors import VQTalkerError
+from vqtalker.face.lips import mouth_points
 
 CACHE_FORMAT = "vqtalker-stage2-cache-v1"
 FIELDS = ("f_g", "f", "units", "pose", "gaze", "blink", "mouth")
@@ -79,13 +80,6 @@ class ClipCache:
             meta = f.metadata() or {}
             d = {k: f.get_tensor(k) for k in FIELDS}
         return cls(id=meta["id"], split=meta["split"], **d)
-
-
-def mouth_points(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """``[T, 478, 3]`` crop-pixel landmarks → ``[T, 40, 2]`` lip points normalised by the crop size."""
-    from vqtalker.data.controls import LIPS
-
-    return (np.asarray(landmarks)[:, LIPS, :2] / float(size)).astype(np.float32)
 
 
 def encode_clip(clip, stage1, speech_tokenizer, split: str) -> ClipCache:
@@ -302,6 +296,5 @@ __all__ = [
     "file_fingerprint",
     "load_cache",
     "make_window",
-    "mouth_points",
     "stack_controls",
 ]

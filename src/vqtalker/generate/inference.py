@@ -134,14 +134,13 @@ class GeneratedMotion:
     ``tokens``: ``[T, R, G]`` long motion tokens (in overlaps: those of the window whose weight is larger), or
     ``None`` for a continuous-output model.
     ``mouth``: ``[T]`` the model's mouth-opening prediction (20 × inner-lip gap as a fraction of the crop
-    side; blended like the motion), or ``None`` when the model has no mouth head.
-    ``mouth_guided``: whether ``motion`` includes the mouth guidance of a :class:`MouthControl`.
+    side; blended like the motion), or ``None`` when the model has no mouth head. Mouth guidance from a
+    separate predictor is applied afterwards by :class:`vqtalker.mouth.guidance.MouthGuidance`.
     """
 
     motion: torch.Tensor
     tokens: torch.Tensor | None
     mouth: torch.Tensor | None = None
-    mouth_guided: bool = False
 
 
 @torch.no_grad()
@@ -159,10 +158,6 @@ def generate_motion(
     top_k: int = 0,
     generator: torch.Generator | None = None,
     pose_ref: torch.Tensor | None = None,
-    mouth_control=None,
-    mouth_gain: float = 1.0,
-    mouth_ref: float | None = None,
-    mouth_opening: torch.Tensor | None = None,
 ) -> GeneratedMotion:
     """Generate the motion of one utterance of any length.
 
@@ -172,11 +167,6 @@ def generate_motion(
     (≤ ``max_len``) overlap by ``overlap`` frames and are cross-faded in motion space.
     ``pose_ref [3]``: head pose of the reference (source) frame every window is relative to (default
     ``pose[0]``; only read by models with ``pose_input="both"``).
-    ``mouth_control``: a :class:`vqtalker.generate.mouth.MouthControl`; with a model that has a mouth head
-    and ``mouth_gain > 0`` the predicted opening drives the mouth (``mouth_ref``: the reference frame's
-    20 × inner-lip gap; None = the training mean). ``mouth_opening [T]``: an opening track from elsewhere
-    (:class:`vqtalker.generate.mouth_predictor.MouthPredictor`) that replaces the model's own. Beyond the
-    paper; ``mouth_gain = 0`` turns it off.
     """
     cfg = model.cfg
     t_total = pose.shape[0]
@@ -228,18 +218,9 @@ def generate_motion(
             tokens[s:e][better] = tok[better]
             best[s:e] = torch.maximum(best[s:e], w)
     motion = motion / weight
-    guided = False
     if mouth is not None:
         mouth = mouth / weight[:, 0]
-    if mouth_opening is not None:
-        if mouth_opening.shape[0] != t_total:
-            raise ValueError(f"mouth_opening has {mouth_opening.shape[0]} frames, the motion {t_total}")
-        mouth = mouth_opening.float().cpu()
-    if mouth is not None:
-        if mouth_control is not None and mouth_gain > 0:
-            motion = mouth_control.apply(motion, mouth, mouth_ref, mouth_gain)
-            guided = True
-    return GeneratedMotion(motion=motion, tokens=tokens, mouth=mouth, mouth_guided=guided)
+    return GeneratedMotion(motion=motion, tokens=tokens, mouth=mouth)
 
 
 __all__ = [

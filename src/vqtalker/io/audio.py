@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vqtalker.constants import SAMPLE_RATE
 from vqtalker.errors import VQTalkerError
-
-SAMPLE_RATE = 16000  # Hz, the rate every model in vqtalker consumes
 
 
 def to_mono(wave: np.ndarray) -> np.ndarray:

@@ -48,15 +48,25 @@ class MotionConfig:
     # also when its occlusion mask is ~0 (a head that gets none can die: saturated flow, mask ~0). 0 = off.
     lambda_warp: float = 0.0
     # not in the paper: the "mouth channel". The renderer also takes the inner-lip gap difference
-    # m = o_t − o_s (20 × gap / crop side, vqtalker.lips.MOUTH_OPEN_SCALE units; ≈ 0 … 1) through a learned
+    # m = o_t − o_s (20 × gap / crop side, vqtalker.face.lips.MOUTH_OPEN_SCALE units; ≈ 0 … 1) through a
+    # learned
     # vector: w = f_g + D(f_s + Δ̂) + m · v. One explicitly supervised motion direction, so the renderer
     # learns to open the lips as far as m says instead of hedging on what the tokens carry of the mouth;
-    # the speech side drives it with the predicted opening (vqtalker.generate.mouth_predictor), the codec
+    # the speech side drives it with the predicted opening (vqtalker.mouth.guidance), the codec
     # sends it as side information (5 bit/frame). v starts at 0: an old model loads unchanged.
     mouth_channel: bool = False
     # the mouth channel with its own vector for every styled renderer layer ("W+", 1 + 3 × levels vectors)
     # instead of one shared v: more freedom to move the lips (trained with the rest frozen, m = 0 unchanged)
     mouth_per_layer: bool = False
+    # not in the paper: the full-resolution warping head (vqtalker.motion.fullres). The renderer's flow and a
+    # blending mask, refined at `size` from the flow of renderer level `fullres_base` (0 = size / 2), warp the
+    # source crop at the output size; the generated image fills only what the source does not show.
+    # `fullres_size` is the training output size (and the discriminator's input size when it is on).
+    fullres: bool = False
+    fullres_size: int = 256
+    fullres_base: int = 0
+    fullres_hidden: int = 32
+    lambda_photo: float = 0.0  # L1 of the source warped by the head's flow against the target (full res)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -67,6 +77,8 @@ class MotionConfig:
             raise VQTalkerError(f"size must be a power of two >= 16, got {self.size}")
         if self.motion_dim % self.quant_groups:
             raise VQTalkerError("motion_dim must be divisible by quant_groups")
+        if self.fullres and (self.fullres_size < self.size or self.fullres_size & (self.fullres_size - 1)):
+            raise VQTalkerError(f"fullres_size must be a power of two >= size, got {self.fullres_size}")
         if self.latent_dim < self.motion_dim:
             raise VQTalkerError("latent_dim must be >= motion_dim (the direction bank is orthonormal)")
 
@@ -78,6 +90,18 @@ class MotionConfig:
 
     def disc_channels(self, res: int) -> int:
         return self.channels(res, self.disc_channel_multiplier)
+
+    @property
+    def output_size(self) -> int:
+        """Size of the training output (and the default render size): ``fullres_size`` with the
+        full-resolution
+        head, else ``size``."""
+        return self.fullres_size if self.fullres else self.size
+
+    @property
+    def base_level(self) -> int:
+        """Renderer level whose flow seeds the full-resolution head."""
+        return self.fullres_base or self.size // 2
 
     @property
     def resolutions(self) -> list[int]:
@@ -119,16 +143,23 @@ PRESETS: dict[str, dict] = {
     "lite-128": dict(size=128, latent_dim=256, channel_multiplier=0.125, max_channels=64),
     "lite-256": dict(size=256, latent_dim=256, channel_multiplier=0.125, max_channels=64),
     # Test-only build: a few channels, 32 px.
-    "tiny-32": dict(size=32, latent_dim=128, channel_multiplier=1 / 32, max_channels=16, min_channels=8,
-                    motion_mlp_layers=2),
+    "tiny-32": dict(
+        size=32,
+        latent_dim=128,
+        channel_multiplier=1 / 32,
+        max_channels=16,
+        min_channels=8,
+        motion_mlp_layers=2,
+    ),
 }
 
 
 def get_config(name: str, **overrides) -> MotionConfig:
     """Return the named preset (``paper-256``, ``paper-512``, ``lite-128``, ``lite-256``, ``tiny-32``).
 
-    ``name`` may carry option suffixes ``+hal`` / ``+decouple`` / ``+mouth`` / ``+mouthplus`` (e.g.
-    ``paper-256+hal+decouple`` approximates the paper's 47.7 M-parameter build).
+    ``name`` may carry option suffixes ``+hal`` / ``+decouple`` / ``+mouth`` / ``+mouthplus`` /
+    ``+fullres`` (``+fullres512``: trained at 512) (e.g. ``paper-256+hal+decouple`` approximates the paper's
+    47.7 M-parameter build).
     """
     base, *opts = name.split("+")
     if base not in PRESETS:
@@ -144,7 +175,13 @@ def get_config(name: str, **overrides) -> MotionConfig:
         elif o == "mouthplus":
             kw["mouth_channel"] = True
             kw["mouth_per_layer"] = True
+        elif o.startswith("fullres"):
+            kw["fullres"] = True
+            if o != "fullres":
+                kw["fullres_size"] = int(o[len("fullres") :])
         else:
-            raise VQTalkerError(f"unknown config option +{o} (known: +hal, +decouple, +mouth, +mouthplus)")
+            raise VQTalkerError(
+                f"unknown config option +{o} (known: +hal, +decouple, +mouth, +mouthplus, +fullres[SIZE])"
+            )
     kw.update(overrides)
     return MotionConfig(name=name, **kw)

@@ -8,11 +8,12 @@ Latent composition (architecture notes §2.6)::
     w = f_g + D(f_s + Δ̂)              # [B, L]
     w = w + m · v                      # optional mouth channel, m = o_t − o_s [B] (cfg.mouth_channel)
     x̂ = Renderer(w, feats)            # [B, 3, S, S]
+    x̂_H = FullResWarp(...)            # optional (cfg.fullres): the source crop warped at H (motion.fullres)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -20,6 +21,7 @@ from torch import nn
 from vqtalker.motion.config import MotionConfig
 from vqtalker.motion.discriminator import Discriminator
 from vqtalker.motion.encoder import DecouplingMLPs, DirectionBank, ImageEncoder, MotionMLP
+from vqtalker.motion.fullres import FullResWarp, resize
 from vqtalker.motion.renderer import Renderer
 
 
@@ -27,24 +29,51 @@ def build_quantizer(cfg: MotionConfig) -> nn.Module:
     """The GRFSQ of :mod:`vqtalker.quantize` with the config's groups / layers / levels."""
     from vqtalker.quantize import GroupResidualFSQ
 
-    return GroupResidualFSQ(dim=cfg.motion_dim, groups=cfg.quant_groups, num_quantizers=cfg.num_quantizers,
-                            levels=tuple(cfg.levels))
+    return GroupResidualFSQ(
+        dim=cfg.motion_dim,
+        groups=cfg.quant_groups,
+        num_quantizers=cfg.num_quantizers,
+        levels=tuple(cfg.levels),
+    )
 
 
 @dataclass
 class SourceState:
     """Everything the renderer needs from the source (reference) image, computed once.
 
-    ``f_g [B, L]`` global face feature, ``f_s [B, M]`` source motion code, ``feats {res: [B, C, res, res]}``.
+    ``f_g [B, L]`` global face feature, ``f_s [B, M]`` source motion code, ``feats {res: [B, C, res, res]}``;
+    for a model with the full-resolution head also ``image [B, 3, S, S]`` (the source at the network size)
+    and ``image_hr [B, 3, H, H]`` (the source crop at its own, larger size; None = ``image``).
     """
 
     f_g: torch.Tensor
     f_s: torch.Tensor
     feats: dict[int, torch.Tensor]
+    image: torch.Tensor | None = None
+    image_hr: torch.Tensor | None = None
+    _sized: dict = field(default_factory=dict, repr=False, compare=False)
 
     def to(self, *args, **kw) -> SourceState:
-        return SourceState(self.f_g.to(*args, **kw), self.f_s.to(*args, **kw),
-                           {r: f.to(*args, **kw) for r, f in self.feats.items()})
+        def mv(t):
+            return None if t is None else t.to(*args, **kw)
+
+        return SourceState(
+            mv(self.f_g),
+            mv(self.f_s),
+            {r: f.to(*args, **kw) for r, f in self.feats.items()},
+            mv(self.image),
+            mv(self.image_hr),
+        )
+
+    def source_at(self, size: int) -> torch.Tensor:
+        """The source crop at ``size`` ``[B, 3, size, size]`` (resized once per size from the largest
+        copy)."""
+        if size not in self._sized:
+            src = self.image_hr if self.image_hr is not None else self.image
+            if src is None:
+                raise ValueError("this source state has no image (the model has no full-resolution head)")
+            self._sized[size] = resize(src.float(), size)
+        return self._sized[size]
 
 
 class MotionGenerator(nn.Module):
@@ -64,6 +93,8 @@ class MotionGenerator(nn.Module):
         self.mouth = nn.Linear(1, cfg.latent_dim * k, bias=False) if cfg.mouth_channel else None
         if self.mouth is not None:
             nn.init.zeros_(self.mouth.weight)
+        # full-resolution warping head (not in the paper, see MotionConfig.fullres / vqtalker.motion.fullres)
+        self.fullres = FullResWarp(cfg.channels(cfg.size), cfg.fullres_hidden) if cfg.fullres else None
 
     # -- pieces -----------------------------------------------------------------------------------
     def motion_code(self, h: torch.Tensor) -> torch.Tensor:
@@ -72,10 +103,13 @@ class MotionGenerator(nn.Module):
             h = self.decouple(h)
         return self.motion_mlp(h)
 
-    def encode_source(self, source: torch.Tensor) -> SourceState:
-        """``source [B, 3, S, S] -> SourceState``."""
+    def encode_source(self, source: torch.Tensor, source_hr: torch.Tensor | None = None) -> SourceState:
+        """``source [B, 3, S, S] -> SourceState``; ``source_hr [B, 3, H, H]``: the same crop at a larger
+        size, kept for the full-resolution head (ignored by a model without one)."""
         h, feats = self.encoder(source)
-        return SourceState(h, self.motion_code(h), feats)
+        if self.fullres is None:
+            return SourceState(h, self.motion_code(h), feats)
+        return SourceState(h, self.motion_code(h), feats, image=source, image_hr=source_hr)
 
     def encode_motion(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames [B, 3, S, S] -> f [B, M]`` (the skip features are computed but discarded)."""
@@ -99,27 +133,51 @@ class MotionGenerator(nn.Module):
         return w
 
     def render(
-        self, state: SourceState, delta: torch.Tensor, mouth: torch.Tensor | None = None
+        self,
+        state: SourceState,
+        delta: torch.Tensor,
+        mouth: torch.Tensor | None = None,
+        size: int | None = None,
     ) -> torch.Tensor:
         """``delta [B, M] (, mouth [B]) -> image [B, 3, S, S]`` (a batch-1 state is broadcast over the
-        frames)."""
-        return self.renderer(self.latent(state, delta, mouth), state.feats)
+        frames). A model with the full-resolution head renders at ``size`` (default ``S``) by warping the
+        state's source crop; without one, ``size`` must be None or ``S``."""
+        w = self.latent(state, delta, mouth)
+        if self.fullres is None:
+            if size not in (None, self.cfg.size):
+                raise ValueError(f"this model renders at {self.cfg.size} px only (no full-resolution head)")
+            return self.renderer(w, state.feats)
+        rgb, y, flows = self.renderer.run(w, state.feats)
+        out, _, _ = self.fullres(
+            y, flows[self.cfg.base_level], rgb, state.image, state.source_at(size or self.cfg.size)
+        )
+        return out
 
     # -- training path ------------------------------------------------------------------------------
     def forward(
-        self, source: torch.Tensor, target: torch.Tensor, aux: dict | None = None,
+        self,
+        source: torch.Tensor,
+        target: torch.Tensor,
+        aux: dict | None = None,
         mouth: torch.Tensor | None = None,
+        source_hr: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Training path: encode both, quantize ``f_t − f_s``, render (``aux``: :meth:`Renderer.forward`;
-        ``mouth [B]``: o_t − o_s for the mouth channel)."""
+        ``mouth [B]``: o_t − o_s for the mouth channel). With the full-resolution head and ``source_hr
+        [B, 3, H, H]`` also ``image_hr [B, 3, H, H]`` and the head's ``offset [B, 2, S, S]``."""
         b = source.shape[0]
         h, feats = self.encoder(torch.cat([source, target], 0))
         f = self.motion_code(h)
         f_s, f_t = f[:b], f[b:]
         state = SourceState(h[:b], f_s, {r: x[:b] for r, x in feats.items()})
         delta, indices = self.quantizer(f_t - f_s)
-        image = self.renderer(self.latent(state, delta, mouth), state.feats, aux=aux)
-        return {"image": image, "indices": indices, "delta": delta, "f_s": f_s, "f_t": f_t}
+        image, y, flows = self.renderer.run(self.latent(state, delta, mouth), state.feats, aux=aux)
+        out = {"image": image, "indices": indices, "delta": delta, "f_s": f_s, "f_t": f_t}
+        if self.fullres is not None and source_hr is not None:
+            out["image_hr"], out["offset"], out["mask_logit"] = self.fullres(
+                y, flows[self.cfg.base_level], image, source, source_hr
+            )
+        return out
 
 
 def build_generator(cfg: MotionConfig) -> MotionGenerator:
@@ -127,7 +185,8 @@ def build_generator(cfg: MotionConfig) -> MotionGenerator:
 
 
 def build_discriminator(cfg: MotionConfig) -> Discriminator:
-    return Discriminator(cfg)
+    """The discriminator at the training output size (``cfg.output_size``)."""
+    return Discriminator(cfg if cfg.output_size == cfg.size else cfg.replace(size=cfg.output_size))
 
 
 def count_parameters(module: nn.Module) -> int:

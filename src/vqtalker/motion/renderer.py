@@ -60,6 +60,13 @@ class Renderer(nn.Module):
         saturated flow is dead: the output then has the sharpness of the level below. When ``aux`` holds a
         dict under ``"flows"``, it receives each level's raw warp output ``{res: [B, 3, res, res]}`` (with
         gradient; channels: 2 pre-tanh offsets, 1 pre-sigmoid mask) for :func:`~.losses.warp_loss`."""
+        return self.run(w, feats, aux)[0]
+
+    def run(
+        self, w: torch.Tensor, feats: dict[int, torch.Tensor], aux: dict | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
+        """:meth:`forward` that also returns the last decoder feature ``y [B, ch(S), S, S]`` and every level's
+        raw warp output ``{res: [B, 3, res, res]}`` (for :class:`~vqtalker.motion.fullres.FullResWarp`)."""
         b = w.shape[0]
         if w.ndim == 3:
             if w.shape[1] != self.num_styles:
@@ -69,15 +76,17 @@ class Renderer(nn.Module):
             styles = (w,) * self.num_styles
         y = self.conv1(self.const.expand(b, -1, -1, -1).to(w.dtype), styles[0])
         flow = rgb = None
+        flows: dict[int, torch.Tensor] = {}
         for i, (key, level) in enumerate(self.levels.items()):
             feat = feats[int(key)]
             if feat.shape[0] != b:
                 feat = feat.expand(b, -1, -1, -1)
             y, flow, rgb = level(y, tuple(styles[1 + 3 * i : 4 + 3 * i]), feat, flow, rgb)
+            flows[int(key)] = flow
             if aux is not None:
                 res = int(key)
                 if "flows" in aux:
                     aux["flows"][res] = flow
                 aux[f"mask_{res}"] = float(torch.sigmoid(flow[:, 2:3].detach().float()).mean())
                 aux[f"flow_px_{res}"] = float(torch.tanh(flow[:, :2].detach().float()).abs().mean() * res / 2)
-        return rgb
+        return rgb, y, flows

@@ -5,7 +5,7 @@ target differ by a small head translation, eye opening and mouth opening. Items 
 index. Same dict layout as :class:`vqtalker.data.datasets.FramePairDataset`:
 ``source, target [3, S, S]`` in [-1, 1], ``eye_mask, mouth_mask [1, S, S]`` in {0, 1} (of the target),
 ``source_mouth, target_mouth`` (0-d): the mouth ellipse's height / side × 20 (the units of
-:data:`vqtalker.lips.MOUTH_OPEN_SCALE`).
+:data:`vqtalker.face.lips.MOUTH_OPEN_SCALE`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ def _face(size: int, cx: float, cy: float, eye: float, mouth: float, hue: torch.
 class SyntheticPairs(Dataset):
     """``n`` deterministic synthetic source/target pairs at ``size`` px (``n_identities`` background hues)."""
 
-    def __init__(self, n: int = 64, size: int = 32, n_identities: int = 4, seed: int = 0):
+    def __init__(
+        self, n: int = 64, size: int = 32, n_identities: int = 4, seed: int = 0, hr_size: int | None = None
+    ):
         self.n, self.size, self.n_id, self.seed = n, size, n_identities, seed
+        self.hr_size = hr_size
 
     def __len__(self) -> int:
         return self.n
@@ -44,9 +47,24 @@ class SyntheticPairs(Dataset):
         hue = torch.rand(3, generator=torch.Generator().manual_seed(1000 + i % self.n_id)) * 2 - 1
         p = torch.rand(2, 4, generator=g)
         src, _, _ = _face(self.size, (p[0, 0] - 0.5) * 0.3, (p[0, 1] - 0.5) * 0.2, p[0, 2], p[0, 3], hue)
-        tgt, eye, mouth = _face(self.size, (p[1, 0] - 0.5) * 0.3, (p[1, 1] - 0.5) * 0.2, p[1, 2], p[1, 3],
-                                hue)
+        tgt, eye, mouth = _face(
+            self.size, (p[1, 0] - 0.5) * 0.3, (p[1, 1] - 0.5) * 0.2, p[1, 2], p[1, 3], hue
+        )
         # ellipse semi-axis in [-1, 1] coordinates = full height in units of the side
         gap = 20.0 * (0.02 + 0.12 * p[:, 3])
-        return {"source": src, "target": tgt, "eye_mask": eye, "mouth_mask": mouth,
-                "source_mouth": gap[0], "target_mouth": gap[1]}
+        item = {
+            "source": src,
+            "target": tgt,
+            "eye_mask": eye,
+            "mouth_mask": mouth,
+            "source_mouth": gap[0],
+            "target_mouth": gap[1],
+        }
+        if self.hr_size:  # the same faces drawn at the full-resolution renderer's output size
+            item["source_hr"], _, _ = _face(
+                self.hr_size, (p[0, 0] - 0.5) * 0.3, (p[0, 1] - 0.5) * 0.2, p[0, 2], p[0, 3], hue
+            )
+            item["target_hr"], _, _ = _face(
+                self.hr_size, (p[1, 0] - 0.5) * 0.3, (p[1, 1] - 0.5) * 0.2, p[1, 2], p[1, 3], hue
+            )
+        return item

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 
-VIDEO_FPS = 25.0
+from vqtalker.constants import FPS
+
+VIDEO_FPS = float(FPS)
 
 
 def bits_per_frame(num_quantizers: int, groups: int, codebook_size: int) -> float:

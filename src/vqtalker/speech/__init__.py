@@ -8,7 +8,7 @@
 
 Backends: ``default`` (trained here), ``s3`` (CosyVoice S3Tokenizer v1 from a local ONNX file),
 ``logmel`` (continuous, ``encode_features`` → ``[N, 128]``), ``hash`` (deterministic, weight-free).
-Training: ``vqtalker train speech --out DIR`` (:mod:`vqtalker.speech.train`).
+Training: ``vqtalker train speech --out DIR`` (:mod:`vqtalker.solvers.speech`).
 """
 
 from vqtalker.speech.base import (

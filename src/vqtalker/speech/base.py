@@ -22,10 +22,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from vqtalker.constants import FPS
 from vqtalker.errors import VQTalkerError
 from vqtalker.io.audio import SAMPLE_RATE, resample, to_mono
 
-VIDEO_FPS = 25
+VIDEO_FPS = FPS
 
 
 def tokens_to_frames(n_tokens: int, rate_hz: float = 50.0, fps: float = VIDEO_FPS) -> int:

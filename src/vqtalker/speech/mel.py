@@ -19,7 +19,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-SAMPLE_RATE = 16000
+from vqtalker.constants import SAMPLE_RATE
+
 N_FFT = 400
 HOP = 160
 N_MELS = 128

@@ -7,7 +7,7 @@ pure numpy, so the same code serves data preparation, evaluation and inference.
 Signals (the paper's ``h ∈ R³``, ``g ∈ R²``, ``b ∈ R²``):
 
 * **pose** ``[T, 3]`` = (yaw, pitch, roll) in **degrees**. A scaled rotation (Kabsch/Procrustes) is fitted
-  from a neutral reference mesh (:data:`vqtalker.data.reference.REFERENCE_POINTS`, rigid points only:
+  from a neutral reference mesh (:data:`vqtalker.face.reference.REFERENCE_POINTS`, rigid points only:
   upper face outline, nose, eye corners) to the frame's rigid points; ``R = Rz·Ry·Rx`` is decomposed (so an
   in-plane image rotation changes roll only) and
   signed so that **yaw > 0** = face turned towards image right (the subject's left), **pitch > 0** = face
@@ -28,20 +28,16 @@ from __future__ import annotations
 import numpy as np
 
 from vqtalker.errors import VQTalkerError
-
-# --- mediapipe face-mesh index sets (topology facts of the 478-point mesh)
-LEFT_EYE = [249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466]
-RIGHT_EYE = [7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246]
-LIPS = [0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
-        267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415]
-LEFT_IRIS = [473, 474, 475, 476, 477]  # 473 = centre
-RIGHT_IRIS = [468, 469, 470, 471, 472]  # 468 = centre
-# eye-aspect-ratio points: p1 outer corner, p2/p3 upper lid, p4 inner corner, p5/p6 lower lid
-EAR_LEFT = (263, 387, 385, 362, 380, 373)
-EAR_RIGHT = (33, 160, 158, 133, 153, 144)
-# rigid points for the pose fit: upper face outline (no jaw), nose, eye corners, forehead
-RIGID = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 109, 67, 103, 54, 21, 162, 127, 234, 93,
-         1, 2, 4, 5, 6, 168, 197, 195, 98, 327, 33, 133, 362, 263, 9, 151, 108, 337]
+from vqtalker.face.landmarks import (
+    EAR_LEFT,
+    EAR_RIGHT,
+    LEFT_EYE,
+    LEFT_IRIS,
+    LIPS,
+    RIGHT_EYE,
+    RIGHT_IRIS,
+    RIGID,
+)
 
 DEFAULT_REGION_MARGIN = {"eye": 0.35, "mouth": 0.25}  # fraction of the region box size added per side
 
@@ -78,7 +74,7 @@ def rotation_to_euler(r: np.ndarray) -> np.ndarray:
 
 def head_pose(landmarks: np.ndarray) -> np.ndarray:
     """``[T, 478, 3]`` → ``[T, 3]`` (yaw, pitch, roll) degrees."""
-    from vqtalker.data.reference import REFERENCE_POINTS
+    from vqtalker.face.reference import REFERENCE_POINTS
 
     lm = _check(landmarks)
     ref = np.asarray(REFERENCE_POINTS, dtype=np.float64)
@@ -168,7 +164,7 @@ def build_reference(landmark_sets: list[np.ndarray], iters: int = 5) -> np.ndarr
     lie on the +x axis at equal depth (yaw = roll = 0) and forehead top (10) and chin (152) are at equal
     depth, then rotated about x so that the inputs' mean pitch is 0 (camera-facing = 0). Returns the rigid
     points ``[len(RIGID), 3]``, centred, unit RMS radius. This is how
-    :data:`vqtalker.data.reference.REFERENCE_POINTS` was made (from synthetic StyleGAN portraits).
+    :data:`vqtalker.face.reference.REFERENCE_POINTS` was made (from synthetic StyleGAN portraits).
     """
     shapes = [np.asarray(s, np.float64)[:468] for s in landmark_sets]
     mean = shapes[0] - shapes[0].mean(0)

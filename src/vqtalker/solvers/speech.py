@@ -12,56 +12,30 @@ Data (language-balanced):
 Every language is capped at ``--max-seconds-per-language`` and each k-means mini-batch draws the same
 number of frames from every language, so English (the bulk of the real data) does not dominate.
 
-Resumable: features are cached per language in ``OUT/cache/*.npy`` and the k-means state is checkpointed
-atomically to ``OUT/checkpoint.safetensors`` every ``--checkpoint-every`` steps; rerunning the same command
-continues where it stopped (identical result to an uninterrupted run: batches depend only on seed and step).
+Resumable: features are cached per language in ``OUT/cache/*.npy`` and the k-means state is checkpointed by
+the :class:`~vqtalker.training.trainer.Trainer` (``OUT/step-XXXXXXXX.safetensors``) every ``--ckpt-every``
+steps; rerunning the same command continues where it stopped (identical result to an uninterrupted run:
+batches depend only on seed and step).
 The final codebook is ``OUT/default.safetensors`` (fp16), loadable with
 ``load_speech_tokenizer("default", path=...)``.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from vqtalker.errors import VQTalkerError
+from vqtalker.training.trainer import Trainer, TrainerOptions
 
 RESTRICTED = re.compile(r"\bNC\b|\bND\b|(?i:research)|\bNONE\b|^\s*\?\s*$")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--out", required=True, help="output directory (cache, checkpoint, default.safetensors)"
-    )
-    parser.add_argument(
-        "--data",
-        default=os.environ.get("VQTALKER_DATA"),
-        help="data folder with MANIFEST.tsv (default: $VQTALKER_DATA; omit: synthetic speech only)",
-    )
-    parser.add_argument("--codes", type=int, default=1024, help="codebook size (default 1024)")
-    parser.add_argument("--languages", default=None, help="comma-separated synthetic languages (default: 22)")
-    parser.add_argument(
-        "--synthetic-seconds", type=float, default=240.0, help="synthetic speech per language"
-    )
-    parser.add_argument("--max-seconds-per-language", type=float, default=360.0, help="cap per language")
-    parser.add_argument("--steps", type=int, default=1500, help="mini-batch k-means steps")
-    parser.add_argument("--batch-size", type=int, default=8192, help="frames per mini-batch")
-    parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
-    parser.add_argument("--stop-after", type=int, default=None, help="stop (checkpointed) after this step")
-    parser.add_argument("--include-restricted", action="store_true", help="also use NC/ND/research-only data")
-    parser.add_argument(
-        "--exclude-license", default=None, help="also skip rows whose licence matches this regex (e.g. GPL)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -218,86 +192,117 @@ def balanced_batch(pools: dict[str, np.ndarray], size: int, seed: int, step: int
 
 # ------------------------------------------------------------------------------------------------------
 # training
-def _save_checkpoint(path: Path, km, meta: dict) -> None:
-    from safetensors.torch import save_file
-
-    from vqtalker.utils import atomic_output
-
-    with atomic_output(path) as tmp:
-        save_file(km.state_dict(), str(tmp), metadata={"meta": json.dumps(meta)})
 
 
-def run(args) -> int:
-    from vqtalker.speech.backends import KMeansSpeechTokenizer
-    from vqtalker.speech.features import FeatureConfig
-    from vqtalker.speech.kmeans import MiniBatchKMeans, MiniBatchKMeansConfig
+@dataclass
+class SpeechOptions(TrainerOptions):
+    """Options of ``vqtalker train speech`` (``batch_size``: frames per k-means mini-batch)."""
 
-    torch.set_num_threads(max(1, int(args.threads)))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log_file = (out / "train.log").open("a", encoding="utf-8")
+    data: str | None = None
+    codes: int = 1024
+    languages: str | None = None
+    synthetic_seconds: float = 240.0
+    max_seconds_per_language: float = 360.0
+    steps: int = 1500
+    batch_size: int = 8192
+    ckpt_every: int = 50
+    log_every: int = 50
+    eval_every: int = 10**9
+    include_restricted: bool = False
+    exclude_license: str | None = None
+    threads: int = 1
+    keep: int = 2
 
-    def log(msg: str) -> None:
-        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-        print(line, flush=True)
-        log_file.write(line + "\n")
-        log_file.flush()
 
-    t0 = time.time()
-    stats = build_cache(args, out / "cache", log)
-    pools = language_pools(out / "cache", stats, int(args.max_seconds_per_language * 50), args.seed)
-    if not pools:
-        raise VQTalkerError("no training data")
-    log("pools: " + ", ".join(f"{k}={v.shape[0] / 50:.0f}s" for k, v in sorted(pools.items())))
-    t_data = time.time() - t0
+class _KMeansState:
+    """Adapter: a :class:`MiniBatchKMeans` as a checkpointable part (``state_dict`` / ``load_state_dict``)."""
 
-    cfg = MiniBatchKMeansConfig(n_clusters=args.codes, batch_size=args.batch_size)
-    km = MiniBatchKMeans(cfg, seed=args.seed)
-    ckpt = out / "checkpoint.safetensors"
-    if ckpt.is_file():
-        from safetensors.torch import load_file
+    def __init__(self, km):
+        self.km = km
 
-        km.load_state_dict(load_file(str(ckpt)))
-        log(f"resumed from {ckpt} at step {km.step}")
-    else:
-        init = balanced_batch(pools, max(cfg.init_sample, 4 * args.codes), args.seed, step=10**9)
-        km.initialise(init)
-        log(f"k-means++ init: {args.codes} codes from {init.shape[0]} frames")
+    def state_dict(self):
+        return self.km.state_dict()
 
-    inertia = float("nan")
-    last = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
-    while km.step < last:
-        inertia = km.partial_fit(balanced_batch(pools, args.batch_size, args.seed, km.step))
-        if km.step % args.checkpoint_every == 0 or km.step == last:
-            _save_checkpoint(ckpt, km, {"step": km.step, "inertia": inertia})
-            log(f"step {km.step}/{args.steps} inertia {inertia:.3f}")
-    if km.step < args.steps:
-        log(f"stopped at step {km.step} (checkpoint {ckpt}); rerun to resume")
-        return 0
+    def load_state_dict(self, sd, strict: bool = True):
+        self.km.load_state_dict(sd)
 
-    # utilisation on a fresh balanced sample
-    probe = balanced_batch(pools, 50000, args.seed + 1, 0)
-    codes = km.predict(probe)
-    counts = torch.bincount(codes, minlength=args.codes).double()
-    p = counts[counts > 0] / counts.sum()
-    used = int((counts > 0).sum())
-    entropy = float(-(p * p.log2()).sum())
-    seconds = {k: round(v["seconds"], 1) for k, v in sorted(stats.items())}
-    meta = {
-        "codes": args.codes,
-        "steps": km.step,
-        "final_batch_inertia": round(inertia, 4),
-        "utilisation": round(used / args.codes, 4),
-        "entropy_bits": round(entropy, 3),
-        "data_seconds": seconds,
-        "languages": sorted(pools),
-        "train_seconds_wall": round(time.time() - t0, 1),
-        "data_seconds_wall": round(t_data, 1),
-    }
-    tok = KMeansSpeechTokenizer(km.centroids, FeatureConfig())
-    tok.save(out / "default.safetensors", {"training": json.dumps(meta)})
-    from vqtalker.utils import atomic_write_bytes
 
-    atomic_write_bytes(out / "train_stats.json", json.dumps(meta, indent=1).encode())
-    log(f"done: {out / 'default.safetensors'}; utilisation {used}/{args.codes}, entropy {entropy:.2f} bits")
-    return 0
+class SpeechTrainer(Trainer):
+    def setup(self) -> None:
+        from vqtalker.speech.kmeans import MiniBatchKMeans, MiniBatchKMeansConfig
+
+        opts = self.opts
+        if (self.out / "checkpoint.safetensors").is_file():
+            raise VQTalkerError(
+                f"{self.out / 'checkpoint.safetensors'} is a checkpoint of the previous trainer; "
+                "delete it to restart in this directory (the feature cache is kept)"
+            )
+        t0 = time.time()
+        self.stats = build_cache(opts, self.out / "cache", self.log)
+        self.pools = language_pools(
+            self.out / "cache", self.stats, int(opts.max_seconds_per_language * 50), opts.seed
+        )
+        if not self.pools:
+            raise VQTalkerError("no training data")
+        self.log("pools: " + ", ".join(f"{k}={v.shape[0] / 50:.0f}s" for k, v in sorted(self.pools.items())))
+        self.t_data = time.time() - t0
+        self.cfg = MiniBatchKMeansConfig(n_clusters=opts.codes, batch_size=opts.batch_size)
+        self.km = MiniBatchKMeans(self.cfg, seed=opts.seed)
+        init = balanced_batch(self.pools, max(self.cfg.init_sample, 4 * opts.codes), opts.seed, step=10**9)
+        self.km.initialise(init)
+        self.log(f"k-means++ init: {opts.codes} codes from {init.shape[0]} frames")
+        self.models = {"kmeans": _KMeansState(self.km)}
+        self.inertia = float("nan")
+
+    def train_step(self, step: int) -> dict[str, float]:
+        self.inertia = self.km.partial_fit(
+            balanced_batch(self.pools, self.opts.batch_size, self.opts.seed, self.km.step)
+        )
+        return {"inertia": self.inertia}
+
+    def export(self, step: int, final: bool) -> None:
+        if not final or step < self.opts.steps:
+            return
+        from vqtalker.speech.backends import KMeansSpeechTokenizer
+        from vqtalker.speech.features import FeatureConfig
+        from vqtalker.utils import atomic_write_bytes
+
+        opts, km = self.opts, self.km
+        probe = balanced_batch(self.pools, 50000, opts.seed + 1, 0)  # utilisation on a fresh balanced sample
+        codes = km.predict(probe)
+        counts = torch.bincount(codes, minlength=opts.codes).double()
+        p = counts[counts > 0] / counts.sum()
+        used = int((counts > 0).sum())
+        entropy = float(-(p * p.log2()).sum())
+        meta = {
+            "codes": opts.codes,
+            "steps": km.step,
+            "final_batch_inertia": round(self.inertia, 4),
+            "utilisation": round(used / opts.codes, 4),
+            "entropy_bits": round(entropy, 3),
+            "data_seconds": {k: round(v["seconds"], 1) for k, v in sorted(self.stats.items())},
+            "languages": sorted(self.pools),
+            "data_seconds_wall": round(self.t_data, 1),
+        }
+        tok = KMeansSpeechTokenizer(km.centroids, FeatureConfig())
+        tok.save(self.out / "default.safetensors", {"training": json.dumps(meta)})
+        atomic_write_bytes(self.out / "train_stats.json", json.dumps(meta, indent=1).encode())
+        self.log(
+            f"done: {self.out / 'default.safetensors'}; utilisation {used}/{opts.codes}, "
+            f"entropy {entropy:.2f} bits"
+        )
+
+
+def train_speech(opts: SpeechOptions, log=None) -> dict:
+    return SpeechTrainer(opts, log=log).run()
+
+
+__all__ = [
+    "SpeechOptions",
+    "SpeechTrainer",
+    "balanced_batch",
+    "build_cache",
+    "language_pools",
+    "real_sources",
+    "train_speech",
+]

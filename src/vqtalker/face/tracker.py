@@ -1,14 +1,8 @@
-"""Face detection, 478-point face-mesh tracking and the square face crop.
+"""Face detection and 478-point face-mesh tracking (one loop for every video → landmarks job).
 
 Uses the models bundled in ``mediapipe==0.10.21`` (``solutions.face_mesh`` with ``refine_landmarks=True``
 → 478 points incl. 10 iris points, and ``solutions.face_detection``); nothing is downloaded.
 
-Crop convention (shared by training clips and user portraits, see :func:`crop_box_from_landmarks`):
-the face size ``s`` is the larger side of the landmark bounding box (upper forehead to chin, ear to ear),
-the crop is a square of side ``CROP_SCALE · s`` centred on the box centre shifted up by
-``CROP_SHIFT_UP · s`` (to include hair and leave room below the chin), then limited to the image's short
-side and shifted inside the image (:func:`fit_in_frame`: no black borders). The crop is **not** aligned:
-no rotation, the head moves inside a fixed box per segment.
 """
 
 from __future__ import annotations
@@ -21,8 +15,6 @@ import numpy as np
 from vqtalker.errors import VQTalkerError
 
 NUM_LANDMARKS = 478
-CROP_SCALE = 1.8  # crop side / landmark-box side
-CROP_SHIFT_UP = 0.08  # centre shift upwards, in units of the landmark-box side
 
 
 def _mp_solutions():
@@ -48,87 +40,6 @@ class Detection:
     @property
     def area(self) -> float:
         return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
-
-
-def landmark_box(landmarks: np.ndarray) -> np.ndarray:
-    """``[..., 478, 3]`` pixel landmarks → ``[..., 4]`` box ``(x0, y0, x1, y1)``."""
-    xy = landmarks[..., :2]
-    return np.concatenate([xy.min(axis=-2), xy.max(axis=-2)], axis=-1)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / ua) if ua > 0 else 0.0
-
-
-def crop_box_from_face(center: np.ndarray, face_size: float, scale: float = CROP_SCALE) -> np.ndarray:
-    """Square crop ``(x0, y0, side)`` (float px) for a face of landmark-box side ``face_size``."""
-    side = float(scale * face_size)
-    cx = float(center[0])
-    cy = float(center[1]) - CROP_SHIFT_UP * float(face_size)
-    return np.array([cx - side / 2, cy - side / 2, side], dtype=np.float64)
-
-
-def crop_box_from_landmarks(landmarks: np.ndarray, scale: float = CROP_SCALE) -> np.ndarray:
-    """Crop box ``(x0, y0, side)`` for one frame's pixel landmarks ``[478, 3]``."""
-    b = landmark_box(landmarks)
-    center = np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])
-    return crop_box_from_face(center, max(b[2] - b[0], b[3] - b[1]), scale)
-
-
-def fit_in_frame(box: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Shrink a crop box ``(x0, y0, side)`` to at most the frame's short side and shift it inside the frame.
-
-    Pre-cropped sources (face filling a 256² video) then give the full frame instead of black borders, and
-    a face near the frame edge sits off-centre rather than next to padding. Returns ``(x0, y0, side)``.
-    """
-    x0, y0, side = (float(v) for v in box)
-    side = min(side, float(height), float(width))
-    x0 = min(max(x0, 0.0), width - side)
-    y0 = min(max(y0, 0.0), height - side)
-    return np.array([x0, y0, side], dtype=np.float64)
-
-
-def crop_square(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """Cut the square ``box = (x0, y0, side)`` out of ``image [H, W, 3]`` and resize to ``[size, size, 3]``.
-
-    The box is rounded to whole pixels (use :func:`round_box` first so that landmarks are mapped with the
-    very same box); parts outside the image are black. ``INTER_AREA`` when shrinking, bilinear otherwise.
-    A pixel-space point ``p`` maps to ``(p - (x0, y0)) * size / side`` in the crop.
-    """
-    import cv2
-
-    x0, y0, side = (int(v) for v in round_box(box))
-    h, w = image.shape[:2]
-    x1, y1 = x0 + side, y0 + side
-    sub = image[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
-    pad = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))
-    if sub.size == 0:
-        return np.zeros((size, size, 3), np.uint8)
-    if any(pad):
-        sub = cv2.copyMakeBorder(sub, *pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(np.ascontiguousarray(sub), (size, size), interpolation=interp)
-
-
-def round_box(box: np.ndarray) -> np.ndarray:
-    """Round a crop box ``(x0, y0, side)`` to integers (side >= 2)."""
-    x0, y0, side = (float(v) for v in box)
-    return np.array([int(round(x0)), int(round(y0)), max(2, int(round(side)))], dtype=np.int64)
-
-
-def landmarks_to_crop(landmarks: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """Map pixel landmarks ``[..., 478, 3]`` into the ``size``-pixel crop of ``box`` (z scaled like x)."""
-    x0, y0, side = (float(v) for v in round_box(box))
-    s = size / side
-    out = np.array(landmarks, dtype=np.float32, copy=True)
-    out[..., 0] = (out[..., 0] - x0) * s
-    out[..., 1] = (out[..., 1] - y0) * s
-    out[..., 2] = out[..., 2] * s
-    return out
 
 
 class FaceTracker:
@@ -251,19 +162,27 @@ def detect_landmarks_image(image_rgb: np.ndarray) -> np.ndarray | None:
     return lm
 
 
-def crop_portrait(image_rgb: np.ndarray, size: int, name: str | os.PathLike = "the image") -> np.ndarray:
-    """Square face crop ``uint8 [size, size, 3]`` of a portrait, with the training crops' margin convention.
+def iter_landmarks(frames, *, static: bool = False, upscale: int = 1, max_side: int = 960):
+    """The one video → landmarks loop: yield ``(i, landmarks float32 [478, 3] or None)`` per frame of an
+    iterable of uint8 RGB frames ``[H, W, 3]``.
 
-    Raises :class:`VQTalkerError` ``"no face found in ..."`` if mediapipe finds no face.
+    Landmarks are in pixels of the frame **as tracked**: with ``upscale = k > 1`` each frame is enlarged
+    k-fold (pixel repetition) first, because the face mesh misses small faces; divide by ``k`` for the
+    frame's own pixels. ``static``: independent per-frame detection instead of tracking mode.
     """
-    img = np.asarray(image_rgb)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    if img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise VQTalkerError(f"expected an RGB image [H, W, 3], got shape {img.shape} for {name}")
-    img = np.ascontiguousarray(img[..., :3]).astype(np.uint8, copy=False)
-    lm = detect_landmarks_image(img)
-    if lm is None:
-        raise VQTalkerError(f"no face found in {name}")
-    box = fit_in_frame(crop_box_from_landmarks(lm), img.shape[0], img.shape[1])
-    return crop_square(img, box, int(size))
+    with FaceTracker(max_side=max_side, static=static) as tr:
+        for i, fr in enumerate(frames):
+            img = np.repeat(np.repeat(fr, upscale, 0), upscale, 1) if upscale > 1 else fr
+            yield i, tr.track(np.ascontiguousarray(img))
+
+
+def track_frames(frames, *, static: bool = False, upscale: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """All landmarks of ``frames`` (see :func:`iter_landmarks`) → ``(float32 [T, 478, 3], found bool [T])``;
+    frames without a face are zeros."""
+    lms, found = [], []
+    for _, lm in iter_landmarks(frames, static=static, upscale=upscale):
+        found.append(lm is not None)
+        lms.append(lm if lm is not None else np.zeros((NUM_LANDMARKS, 3), np.float32))
+    if not lms:
+        return np.zeros((0, NUM_LANDMARKS, 3), np.float32), np.zeros(0, bool)
+    return np.stack(lms), np.array(found)

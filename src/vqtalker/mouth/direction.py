@@ -1,4 +1,4 @@
-"""The mouth direction of the stage-1 motion space and a token loss that follows it.
+"""The mouth read-out direction of the stage-1 motion space and a stage-2 token loss that follows it.
 
 Why: the stage-2 token cross-entropy treats all 625 codes of a group as equally wrong. The codes mostly encode
 head pose (the largest image change), so a model can reach a low cross-entropy while ignoring the small
@@ -17,7 +17,8 @@ deformation that opens the mouth (measured in the stage-2 model card: mouth-open
    of the true codes ``Σ_g v[r, g, c*_g]``. It is differentiable through the softmax and only weighs the
    component of the motion that moves the mouth.
 
-4. :class:`MouthControl` / :func:`fit_mouth_control` — the other way round: the average motion that goes
+4. :class:`~vqtalker.mouth.control.MouthControl` / :func:`~vqtalker.mouth.control.fit_mouth_control` (in
+   :mod:`vqtalker.mouth.control`) — the other way round: the average motion that goes
    with a unit of mouth opening, ``d = Cov(Δ̂, y) / Var(y)`` ``[M]`` (regression of Δ̂ on y). ``p`` is the
    best *read-out* but not a good *control* (adding ``y · p / |p|²`` to the static motion does not move the
    rendered lips), while adding ``y · d`` renders lips whose opening follows ``y`` (dev clips, shipped lite
@@ -30,15 +31,13 @@ Units: frames at 25 fps; ``p`` maps motion-space units to 20 × (fraction of the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vqtalker.lips import MOUTH_OPEN_SCALE, mouth_open
+from vqtalker.face.lips import mouth_opening
 
 
 @torch.no_grad()
@@ -46,7 +45,7 @@ def mouth_features(quantizer, clip, max_frames: int = 2000) -> tuple[torch.Tenso
     """``(Δ̂ [T, M], y [T])`` of one cached clip with its first frame as the reference (see module doc)."""
     f = clip.f[:max_frames].float()
     delta, _ = quantizer((f - f[:1]).unsqueeze(0))
-    gap = mouth_open(clip.mouth[:max_frames].float()) * MOUTH_OPEN_SCALE
+    gap = mouth_opening(clip.mouth[:max_frames].float())
     return delta[0].float(), gap - gap[:1]
 
 
@@ -115,105 +114,7 @@ def mouth_token_loss(
     return ((expected - true).abs() * mask).sum() / mask.sum().clamp(min=1)
 
 
-@dataclass
-class MouthControl:
-    """Motion-space mouth control (see module docstring, item 4).
-
-    ``direction [M]``: motion change per unit of read-out (20 × inner-lip gap as a fraction of the crop
-    side); ``mean_gap``: mean 20 × gap of the training frames (the reference when a portrait's own gap is
-    unknown); ``corr``: correlation of the fit on the training frames (how much of Δ̂ moves with the mouth).
-    """
-
-    direction: torch.Tensor
-    mean_gap: float
-    corr: float = float("nan")
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "direction": [round(float(x), 6) for x in self.direction],
-                "mean_gap": self.mean_gap,
-                "corr": self.corr,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> MouthControl:
-        d = json.loads(text)
-        return cls(
-            torch.tensor(d["direction"], dtype=torch.float32),
-            float(d["mean_gap"]),
-            float(d.get("corr", float("nan"))),
-        )
-
-    def apply(
-        self, motion: torch.Tensor, opening: torch.Tensor, ref_gap: float | None = None, gain: float = 1.0
-    ) -> torch.Tensor:
-        """``motion [T, M] + gain · (opening [T] − ref_gap) · direction``; ``opening`` and ``ref_gap`` in
-        20 × gap units (``ref_gap`` None → ``mean_gap``: the portrait's mouth is assumed average)."""
-        ref = self.mean_gap if ref_gap is None else float(ref_gap)
-        return motion + gain * (opening.float() - ref)[:, None] * self.direction.to(motion.dtype)[None]
-
-
-#: mouth-guidance gain used when a stage-2 file does not name one (``mouth_gain`` metadata)
-DEFAULT_MOUTH_GAIN = 6.0
-
-
-def mouth_guidance(meta: dict, gain: float | None = None) -> tuple[MouthControl | None, float]:
-    """``(control, gain)`` from a weights file's metadata (``mouth_control``, ``gain``): ``(None, 0.0)``
-    when it has no control; ``gain`` None → the file's (else :data:`DEFAULT_MOUTH_GAIN`)."""
-    if "mouth_control" not in meta:
-        return None, 0.0
-    g = float(meta.get("gain", DEFAULT_MOUTH_GAIN)) if gain is None else float(gain)
-    if g < 0:
-        raise ValueError(f"mouth gain must be >= 0, got {g}")
-    return MouthControl.from_json(meta["mouth_control"]), g
-
-
-@torch.no_grad()
-def fit_mouth_control(quantizer, clips: Sequence) -> MouthControl:
-    """Regression of ``Δ̂ [M]`` on ``y`` (the gap change against each clip's first frame) over ``clips``."""
-    if not clips:
-        raise ValueError("fit_mouth_control needs at least one clip")
-    xs, ys = zip(*(mouth_features(quantizer, c) for c in clips))
-    x, y = torch.cat(xs).double(), torch.cat(ys).double()
-    xc, yc = x - x.mean(0), y - y.mean()
-    var = float((yc**2).sum())
-    if var < 1e-12:
-        raise ValueError("the mouth never moves in these clips: no mouth control can be fitted")
-    direction = (xc * yc[:, None]).sum(0) / var
-    # how much of Δ̂'s variance moves with the mouth (R² of the rank-one fit, as a correlation)
-    fitted = yc[:, None] * direction[None]
-    corr = float((1 - ((xc - fitted) ** 2).sum() / (xc**2).sum()).clamp(min=0).sqrt())
-    mean_gap = float(torch.cat([mouth_open(c.mouth.float()) for c in clips]).mean() * MOUTH_OPEN_SCALE)
-    return MouthControl(direction.float(), mean_gap, corr)
-
-
-#: the mouth-channel input is clipped to the range of o_t − o_s seen in training (20 × gap units)
-CHANNEL_LIMIT = 1.0
-
-
-def channel_input(opening: torch.Tensor, ref: float, gain: float = 1.0, limit: float = CHANNEL_LIMIT):
-    """Mouth-channel input ``m [T]`` for a stage-1 model with a mouth channel, from a predicted opening track
-    ``opening [T]`` (20 × inner-lip gap / crop side, 25 fps) and the source portrait's opening ``ref``.
-
-    ``m = (mean(opening) − ref) + gain · (opening − mean(opening))``, clipped to ``±limit``: the gain
-    amplifies the articulation (the predictor and the renderer both under-articulate) but not the offset
-    between the speaker's average opening and the portrait's, which would push the renderer far outside its
-    training range (washed-out, ghosted faces at ``gain · (opening − ref)`` with gain 4).
-    """
-    o = opening.float()
-    mean = o.mean() if o.numel() else o.new_zeros(())
-    return ((mean - float(ref)) + float(gain) * (o - mean)).clamp(-limit, limit)
-
-
 __all__ = [
-    "CHANNEL_LIMIT",
-    "DEFAULT_MOUTH_GAIN",
-    "channel_input",
-    "MouthControl",
-    "fit_mouth_control",
-    "mouth_guidance",
     "fit_mouth_direction",
     "mouth_code_values",
     "mouth_features",

@@ -1,6 +1,6 @@
 """Speed benchmark of the stage-2 model: one training step and the 4-pass generation of a window.
 
-    python -m vqtalker.generate.bench [--preset lite] [--batch 8] [--frames 200] [--threads 2] [--steps 10]
+    python scripts/bench_stage2.py [--preset lite] [--batch 8] [--frames 200] [--threads 2] [--steps 10]
 
 Prints the parameter count, the median training-step time (forward + backward + AdamW, random residual
 layer per sample, masked cross-entropy; targets from a GRFSQ) and the median time of a 4-pass coarse-to-fine
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     from vqtalker.generate.data import Batch
     from vqtalker.generate.inference import coarse_to_fine
     from vqtalker.generate.model import build_model
-    from vqtalker.generate.train import training_loss
     from vqtalker.quantize import GroupResidualFSQ
+    from vqtalker.solvers.stage2 import training_loss
 
     dev = torch.device(args.device)
     torch.manual_seed(0)

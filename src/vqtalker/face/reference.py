@@ -1,8 +1,8 @@
-"""Neutral reference mesh for the head-pose fit of :mod:`vqtalker.data.controls`.
+"""Neutral reference mesh for the head-pose fit of :mod:`vqtalker.face.controls`.
 
-37 rigid face-mesh points (indices :data:`vqtalker.data.controls.RIGID`, same order) of a frontal,
+37 rigid face-mesh points (indices :data:`vqtalker.face.controls.RIGID`, same order) of a frontal,
 upright face in image axes (x right, y down, z away from the camera), centred, unit RMS radius.
-Made with :func:`vqtalker.data.controls.build_reference` from the mediapipe landmarks of 13 portraits that
+Made with :func:`vqtalker.face.controls.build_reference` from the mediapipe landmarks of 13 portraits that
 the data manifest labels synthetic (StyleGAN / AI-generated; one is a painting): generalised Procrustes
 mean, oriented so that the outer eye corners are level at equal depth and forehead top / chin are at equal
 depth (roll = yaw = 0), then turned about x so that the portraits' mean pitch is 0.

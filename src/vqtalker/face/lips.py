@@ -3,7 +3,10 @@
 Used by ``vqtalker reconstruct --lip-metrics`` (stage 1: does the reconstruction follow the real lips?) and
 by the stage-2 dev evaluation (does the speech-driven mouth follow the real one?).
 
-* **mouth LMD** — mean L2 distance over the 40 lip landmarks (:data:`vqtalker.data.controls.LIPS`),
+The **mouth opening** everywhere in the project is :func:`mouth_opening`: the inner-lip gap (landmarks
+13 ↔ 14) as a fraction of the crop side × :data:`MOUTH_OPEN_SCALE` (≈ 0 closed … 1 wide open).
+
+* **mouth LMD** — mean L2 distance over the 40 lip landmarks (:data:`vqtalker.face.landmarks.LIPS`),
   in % of the crop side, between the generated and the real frames;
 * **mouth-open correlation** — Pearson correlation over time of the inner-lip gap (landmarks 13 ↔ 14);
 * **mouth-open range ratio** — std of the generated gap / std of the real gap (1 = same amplitude, 0 = a
@@ -22,36 +25,55 @@ def lip_points(frames: np.ndarray, min_side: int = 256) -> tuple[np.ndarray, np.
 
     Frames without a face get zeros and ``found = False``.
     """
-    from vqtalker.data.controls import LIPS
-    from vqtalker.data.face import FaceTracker
+    from vqtalker.face.landmarks import LIPS
+    from vqtalker.face.tracker import iter_landmarks
 
     frames = np.asarray(frames)
     side = frames.shape[1]
     scale = max(1, -(-min_side // side))  # integer upscale so the mesh sees >= min_side px
     pts = np.zeros((len(frames), len(LIPS), 2), np.float32)
     found = np.zeros(len(frames), bool)
-    with FaceTracker() as tr:
-        for i, fr in enumerate(frames):
-            img = np.repeat(np.repeat(fr, scale, 0), scale, 1) if scale > 1 else fr
-            lm = tr.track(np.ascontiguousarray(img))
-            if lm is not None:
-                pts[i] = np.asarray(lm)[LIPS, :2] / float(side * scale)
-                found[i] = True
+    for i, lm in iter_landmarks(frames, upscale=scale):
+        if lm is not None:
+            pts[i] = np.asarray(lm)[LIPS, :2] / float(side * scale)
+            found[i] = True
     return pts, found
 
 
 def mouth_open(points):
     """Inner-lip gap ``[...]`` from lip points ``[..., 40, 2]`` (order of
-    :data:`vqtalker.data.controls.LIPS`); numpy in, numpy out, or torch in, torch out (differentiable)."""
-    from vqtalker.data.controls import LIPS
+    :data:`vqtalker.face.landmarks.LIPS`) in the points' units; numpy in, numpy out, or torch in, torch out
+    (differentiable). :func:`mouth_opening` is the scaled measure the project uses."""
+    from vqtalker.face.landmarks import INNER_LIP_BOTTOM, INNER_LIP_TOP, LIPS
 
-    top, bottom = LIPS.index(13), LIPS.index(14)
+    top, bottom = LIPS.index(INNER_LIP_TOP), LIPS.index(INNER_LIP_BOTTOM)
     diff = points[..., top, :] - points[..., bottom, :]
     return diff.norm(dim=-1) if hasattr(diff, "norm") else np.linalg.norm(diff, axis=-1)
 
 
 #: inner-lip gaps are a few % of the crop side; this maps them to roughly 0..1 for regression targets
 MOUTH_OPEN_SCALE = 20.0
+
+
+def mouth_opening(points):
+    """The mouth opening ``[...]``: :data:`MOUTH_OPEN_SCALE` × inner-lip gap of lip points ``[..., 40, 2]``
+    given as fractions of the crop side (≈ 0 closed … 1 wide open); numpy or torch like :func:`mouth_open`.
+    """
+    return mouth_open(points) * MOUTH_OPEN_SCALE
+
+
+def mouth_points(landmarks, side: int):
+    """Lip points ``[..., 40, 2]`` as fractions of the crop side from mesh landmarks ``[..., 478, ≥2]`` in
+    crop pixels (``side`` = crop side in pixels); float32 numpy."""
+    from vqtalker.face.landmarks import LIPS
+
+    return (np.asarray(landmarks)[..., LIPS, :2] / float(side)).astype(np.float32)
+
+
+def image_mouth_opening(face: np.ndarray) -> float | None:
+    """:func:`mouth_opening` of a uint8 face crop ``[S, S, 3]`` (face mesh); None if no face is found."""
+    pts, ok = lip_points(face[None])
+    return float(mouth_open(pts[0]) * MOUTH_OPEN_SCALE) if ok[0] else None
 
 
 def corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -92,8 +114,11 @@ def lip_metrics(generated: np.ndarray, real: np.ndarray) -> dict[str, float]:
 
 __all__ = [
     "MOUTH_OPEN_SCALE",
+    "mouth_opening",
+    "mouth_points",
     "compare_lips",
     "corr",
+    "image_mouth_opening",
     "lip_metrics",
     "lip_points",
     "mouth_open",

@@ -1,0 +1,1 @@
+"""Evaluation: metrics and reports for reconstruction, speech-driven animation and the codec."""

@@ -1,0 +1,128 @@
+"""Mouth solver: the speech → mouth-opening predictor and the stage-1 mouth control, in one weights file.
+
+``vqtalker train mouth --stage1 S1 --data PREPARED --out mouth.safetensors``: trains
+:class:`~vqtalker.mouth.predictor.MouthPredictor` on the prepared clips with speech
+(:func:`~vqtalker.mouth.training.predictor_step`, AdamW, cosine decay), fits the
+:class:`~vqtalker.mouth.control.MouthControl` of the stage-1 model on the training clips and writes both
+with the default gains to ``--out``. Checkpoints, resume and curves live in ``<out>.run/`` (the
+:class:`~vqtalker.training.trainer.Trainer` run directory).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vqtalker.errors import VQTalkerError
+from vqtalker.mouth.guidance import DEFAULT_CHANNEL_GAIN, DEFAULT_GAIN_WITH_CHANNEL, DEFAULT_MOUTH_GAIN
+from vqtalker.training.trainer import Trainer, TrainerOptions
+
+
+@dataclass
+class MouthOptions(TrainerOptions):
+    """Options of ``vqtalker train mouth`` (``weights``: the output file; ``out``: its run directory)."""
+
+    stage1: str = ""
+    data: str = ""
+    weights: str = "mouth.safetensors"
+    steps: int = 1500
+    batch_size: int = 16
+    window: int = 64
+    lr: float = 2e-3
+    schedule: str = "cosine"
+    eval_every: int = 250
+    log_every: int = 50
+    ckpt_every: int = 500
+    channels: int = 64
+    dropout: float = 0.2
+    corr_weight: float = 0.0
+    gain: float = DEFAULT_MOUTH_GAIN
+    channel_gain: float = DEFAULT_CHANNEL_GAIN
+    gain_with_channel: float = DEFAULT_GAIN_WITH_CHANNEL
+    train_split: str = "train"
+    dev_split: str = "dev"
+
+
+class MouthTrainer(Trainer):
+    def setup(self) -> None:
+        from vqtalker.mouth.predictor import MouthPredictor, MouthPredictorConfig
+        from vqtalker.mouth.training import clip_examples
+
+        opts = self.opts
+        self.train = clip_examples(opts.data, opts.train_split)
+        self.dev = clip_examples(opts.data, opts.dev_split)
+        if not self.train:
+            raise VQTalkerError(f"no '{opts.train_split}' clips with speech in {opts.data}")
+        self.log(
+            f"mouth predictor: {len(self.train)} train clips ({sum(len(y) for *_, y in self.train)} frames), "
+            f"{len(self.dev)} dev clips"
+        )
+        self.model = MouthPredictor(MouthPredictorConfig(channels=opts.channels, dropout=opts.dropout))
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=opts.lr, weight_decay=1e-2)
+        self.models, self.optimizers = {"mouth": self.model}, {"adamw": self.opt}
+        self.g = torch.Generator().manual_seed(opts.seed)
+
+    def state(self) -> dict:
+        return {"generator_state": self.g.get_state().tolist()}
+
+    def load_state(self, meta: dict) -> None:
+        if "generator_state" in meta:
+            self.g.set_state(torch.tensor(meta["generator_state"], dtype=torch.uint8))
+
+    def train_step(self, step: int) -> dict[str, float]:
+        from vqtalker.mouth.training import predictor_step
+
+        o = self.opts
+        return {
+            "l1": predictor_step(
+                self.model, self.opt, self.train, self.g, o.batch_size, o.window, o.corr_weight
+            )
+        }
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        from vqtalker.mouth.training import evaluate_predictor
+
+        return evaluate_predictor(self.model, self.dev) if self.dev else {}
+
+    def export(self, step: int, final: bool) -> None:
+        if not final:
+            return
+        from vqtalker.motion.tokenizer import MotionTokenizer
+        from vqtalker.mouth.control import fit_mouth_control
+        from vqtalker.mouth.predictor import save_mouth_predictor
+        from vqtalker.mouth.training import evaluate_predictor, motion_clips
+        from vqtalker.utils import atomic_write_bytes
+
+        o = self.opts
+        stage1 = MotionTokenizer.from_pretrained(o.stage1, frozen=True)
+        control = fit_mouth_control(stage1.quantizer, motion_clips(stage1, o.data, o.train_split))
+        self.log(
+            f"mouth control: |d| {float(control.direction.norm()):.3f}, fit corr {control.corr:.3f}, "
+            f"mean opening {control.mean_gap:.3f}"
+        )
+        final_m = evaluate_predictor(self.model, self.dev) if self.dev else {}
+        out = save_mouth_predictor(
+            o.weights,
+            self.model,
+            control,
+            o.gain,
+            stage1=Path(o.stage1).name,
+            steps=str(step),
+            channel_gain=str(float(o.channel_gain)),
+            gain_with_channel=str(float(o.gain_with_channel)),
+            dev=json.dumps(final_m),
+        )
+        atomic_write_bytes(str(out) + ".json", json.dumps({"dev": final_m, "step": step}, indent=1).encode())
+        self.log(f"wrote {out} (dev corr {final_m.get('corr', float('nan')):.3f})")
+
+
+def train_mouth(opts: MouthOptions, log=None) -> dict:
+    if not opts.out or opts.out == TrainerOptions.out:
+        opts.out = str(Path(opts.weights)) + ".run"
+    return MouthTrainer(opts, log=log).run()
+
+
+__all__ = ["MouthOptions", "MouthTrainer", "train_mouth"]
