@@ -170,22 +170,6 @@ def test_frame_pair_dataset(prepared):
         FramePairDataset(out, split="test")
 
 
-def test_window_dataset(prepared):
-    import soundfile as sf
-
-    from vqtalker.data.datasets import WindowDataset
-
-    raw, out, _, _ = prepared
-    ds = WindowDataset(out, window=10, split="train", stride=10, load_frames=True, size=48)
-    item = next(ds[i] for i in range(len(ds)) if ds[i]["clip"] == "silent__s00" and ds[i]["start"] == 10)
-    assert item["frames"].shape == (10, 3, 48, 48)
-    assert item["audio"].shape == (6400,) and item["pose"].shape == (10, 3)
-    assert item["gaze"].shape == (10, 2) and item["blink"].shape == (10, 2)
-    want, _ = sf.read(raw / "train" / "silent.wav", dtype="float32")
-    np.testing.assert_allclose(item["audio"].numpy(), want[6400:12800], atol=1e-4)
-    assert list(item["frame_index"]) == list(range(10, 20))
-
-
 def test_main_speaker_is_the_largest_face(tmp_path):
     from vqtalker.data.prepare import PrepareConfig, track_video
     from vqtalker.face.crop import landmark_box

@@ -39,8 +39,15 @@ def test_tokenize_detokenize_render(weights):
     assert int(idx.min()) >= 0 and int(idx.max()) < 625
     full = tok.detokenize(idx)
     assert full.shape == (6, 120)
-    # coarse-to-fine: k layers differ from all four unless the finer layers are all-zero codes
-    assert tok.detokenize(idx, n_layers=1).shape == (6, 120)
+    # coarse-to-fine: each prefix of residual layers decodes to a different motion, and exactly to the sum
+    # of that many layers' codes (the quantizer's own decode of the truncated indices)
+    parts = [tok.detokenize(idx, n_layers=k) for k in (1, 2, 3, 4)]
+    assert all(p.shape == (6, 120) for p in parts)
+    assert torch.equal(parts[3], full)
+    for a, b in zip(parts, parts[1:]):
+        assert not torch.allclose(a, b)
+    q = tok.quantizer
+    torch.testing.assert_close(parts[1], q.decode(idx.long(), n_layers=2))
     video = tok.render(state, full)
     assert video.shape == (6, 3, 32, 32) and video.abs().max() <= 1
     # uint8 input path gives the same tokens
@@ -70,6 +77,24 @@ def test_reconstruct_cli_writes_video_and_report(weights, tmp_path):
     assert r["bitrate_kbps"] == pytest.approx(11.145 / 2, abs=1e-3)
     assert 0 < r["ssim"] <= 1 and r["psnr"] > 0 and len(r["utilization_per_layer"]) == 4
     assert np.load(tmp_path / "t.npy").shape == (8, 4, 12)
+    # --layers changes what is rendered (and the bitrate): all four layers vs the first two, with a model
+    # whose renderer responds to the motion (a fresh one starts at the identity warp)
+    torch.manual_seed(1)
+    g = build_generator(get_config("tiny-32"))
+    with torch.no_grad():
+        for prm in g.renderer.parameters():
+            prm.add_(0.3 * torch.randn_like(prm))
+    export_generator(g, tmp_path / "live.safetensors", dtype=torch.float32)
+    outs = {}
+    for k in ("2", "4"):
+        outs[k] = tmp_path / f"out{k}.mp4"
+        argv = ["reconstruct", "--checkpoint", str(tmp_path / "live.safetensors"), "--video", str(src),
+                "-o", str(outs[k]), "--no-crop", "--layers", k, "--report", str(tmp_path / f"r{k}.json")]
+        assert main(argv) == 0
+    assert json.loads((tmp_path / "r4.json").read_text())["bitrate_kbps"] == pytest.approx(11.145, abs=1e-3)
+    from vqtalker.io.video import read_video
+
+    assert not np.array_equal(read_video(outs["2"]).frames, read_video(outs["4"]).frames)
 
 
 def test_reconstruct_cli_bad_input(weights, tmp_path, capsys):

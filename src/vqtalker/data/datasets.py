@@ -3,8 +3,6 @@
 * :class:`FramePairDataset` (stage 1, motion tokenizer / renderer): one item per stored frame; the target is
   that frame, the source another random frame of the same clip; with eye and mouth masks from the stored
   region boxes. Images are float ``[3, S, S]`` in ``[-1, 1]`` (``(x / 255 − 0.5) · 2``).
-* :class:`WindowDataset` (stage 2, speech → motion tokens): windows of ``T`` frames with their 16 kHz
-  speech (``640 · T`` samples, 25 fps) and the pose / gaze / blink controls.
 
 Frames are memory-mapped uint8 arrays, so ``num_workers=0`` or ``1`` is enough on 2 cores. When ``size``
 differs from the stored crop side, frames are resized on the fly (``INTER_AREA`` down, bilinear up) and
@@ -20,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vqtalker.data.layout import SAMPLES_PER_FRAME, PreparedClip, load_index
+from vqtalker.data.layout import PreparedClip, load_index
 from vqtalker.errors import VQTalkerError
 
 
@@ -40,7 +38,7 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 ``[..., H, W, 3]`` → float ``[..., 3, H, W]`` in ``[-1, 1]``.
 
     Done in numpy (single-threaded): tiny torch element-wise ops in a loaded 2-core machine pay thread
-    hand-off costs (~10 ms per op measured while other jobs ran) that numpy does not.
+    hand-off costs that numpy does not.
     """
     x = np.asarray(frames, dtype=np.float32) * np.float32(1 / 127.5) - np.float32(1.0)
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, -3)))
@@ -182,72 +180,3 @@ class FramePairDataset(_PreparedBase):
             "source_index": s,
             "target_index": t,
         }
-
-
-class WindowDataset(_PreparedBase):
-    """Stage 2 samples: windows of ``window`` frames with aligned speech and controls.
-
-    Item ``dict``: ``frames`` float ``[T, 3, S, S]`` in ``[-1, 1]`` (only if ``load_frames``; always
-    ``frame_index`` long ``[T]`` = indices into the clip's ``frames.npy``), ``audio`` float ``[T · 640]``
-    (16 kHz, sample ``640 k`` starts frame ``k``), ``pose`` ``[T, 3]`` degrees, ``gaze`` ``[T, 2]``,
-    ``blink`` ``[T, 2]``, ``clip`` str, ``start`` int.
-
-    Windows start every ``stride`` frames (default ``window``); clips shorter than ``window`` are skipped.
-    With ``random_offset=True`` each item's start is jittered within its stride (seeded by seed/epoch/index).
-    ``require_audio`` (default True) keeps only clips with speech.
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        window: int = 100,
-        split: str | None = "train",
-        size: int | None = None,
-        stride: int | None = None,
-        load_frames: bool = False,
-        require_audio: bool = True,
-        random_offset: bool = False,
-        clip_ids: list[str] | None = None,
-        seed: int = 0,
-    ):
-        if window < 1:
-            raise VQTalkerError(f"window must be >= 1 frame, got {window}")
-        super().__init__(root, split, size, clip_ids, require_audio=require_audio, min_frames=window)
-        self.window = int(window)
-        self.stride = int(stride or window)
-        self.load_frames = bool(load_frames)
-        self.random_offset = bool(random_offset)
-        self.seed = int(seed)
-        self.epoch = 0
-        self.items: list[tuple[int, int]] = []
-        for ci, c in enumerate(self.entries):
-            last = c["num_frames"] - self.window
-            self.items.extend((ci, s) for s in range(0, last + 1, self.stride))
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> dict:
-        ci, start = self.items[index]
-        clip = self.clip(ci)
-        T = self.window
-        if self.random_offset and self.stride > 1:
-            rng = np.random.default_rng((self.seed, self.epoch, index))
-            start = min(start + int(rng.integers(0, self.stride)), clip.num_frames - T)
-        sl = slice(start, start + T)
-        item = {
-            "frame_index": torch.arange(start, start + T, dtype=torch.long),
-            "audio": torch.from_numpy(clip.audio(start, T)),
-            "pose": torch.from_numpy(np.array(clip.array("pose")[sl], dtype=np.float32)),
-            "gaze": torch.from_numpy(np.array(clip.array("gaze")[sl], dtype=np.float32)),
-            "blink": torch.from_numpy(np.array(clip.array("blink")[sl], dtype=np.float32)),
-            "clip": clip.id,
-            "start": start,
-        }
-        assert item["audio"].shape[0] == T * SAMPLES_PER_FRAME
-        if self.load_frames:
-            item["frames"] = to_tensor(_resize(clip.array("frames")[sl], self.size))
-        return item

@@ -14,7 +14,7 @@ track faces, keep head motion, drop small faces, resize):
    at landmark jumps; drop segments shorter than ``min_frames`` or whose face is smaller than
    ``min_face`` px (logged with the reason).
 4. **Crop box**: one fixed square per segment (the head moves inside it; no alignment): per-frame boxes
-   from the landmarks (:func:`vqtalker.face.tracker.crop_box_from_landmarks`) are median-smoothed over time
+   from the landmarks (:func:`vqtalker.face.crop.crop_box_from_landmarks`) are median-smoothed over time
    and their union is taken; a segment whose union would exceed ``max_box_growth`` × the typical box is
    split so faces do not shrink inside a huge box.
 5. **Pass 2 (write)**: decode again, crop + resize every kept frame to ``size``², store the arrays of

@@ -65,7 +65,7 @@ class MotionConfig:
     fullres: bool = False
     fullres_size: int = 256
     fullres_base: int = 0
-    fullres_hidden: int = 32
+    fullres_hidden: int = 24
     lambda_photo: float = 0.0  # L1 of the source warped by the head's flow against the target (full res)
     extra: dict = field(default_factory=dict)
 

@@ -42,21 +42,39 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
 class FullResWarp(nn.Module):
     """``(y, o_base, x̂_S, x_s,S, x_s,H) -> (out [B, 3, H, H], offset [B, 2, S, S], mask_logit [B, 1, S, S])``.
 
-    ``in_ch``: channels of ``y``; ``hidden``: width of the three 3×3 convolutions at ``S``.
+    ``in_ch``: channels of ``y``; ``hidden``: width of the head. The head sees the base flow, the source
+    warped by it and the generated image (which has the target's geometry, blurred), so it can correct the
+    flow where the warped source and the generated image disagree: a 3×3 convolution at ``S``, a branch at
+    ``S / 2`` with dilated 3×3 convolutions (receptive field ≈ 40 px at ``S``, for corrections larger than a
+    few pixels), upsampled and merged, then a 3×3 output convolution.
     """
 
-    def __init__(self, in_ch: int, hidden: int = 32, mask_bias: float = 2.0):
+    def __init__(self, in_ch: int, hidden: int = 24, mask_bias: float = 2.0):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(in_ch + 12, hidden, 3, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(hidden, hidden, 3, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(hidden, 3, 3, padding=1),
+        h2 = hidden + hidden // 2
+        act = nn.LeakyReLU(0.2)
+        self.inp = nn.Sequential(nn.Conv2d(in_ch + 12, hidden, 3, padding=1), act)
+        self.low = nn.Sequential(
+            nn.Conv2d(hidden, h2, 3, stride=2, padding=1),
+            act,
+            nn.Conv2d(h2, h2, 3, padding=2, dilation=2),
+            act,
+            nn.Conv2d(h2, h2, 3, padding=4, dilation=4),
+            act,
+            nn.Conv2d(h2, hidden, 3, padding=1),
+            act,
         )
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        self.out = nn.Sequential(
+            nn.Conv2d(2 * hidden, hidden, 3, padding=1), act, nn.Conv2d(hidden, 3, 3, padding=1)
+        )
+        nn.init.zeros_(self.out[-1].weight)
+        nn.init.zeros_(self.out[-1].bias)
         self.mask_bias = nn.Parameter(torch.tensor(float(mask_bias)))
+
+    def net(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.inp(x)
+        low = F.interpolate(self.low(a), size=a.shape[-2:], mode="bilinear", align_corners=False)
+        return self.out(torch.cat([a, low], 1))
 
     def flow(self, y, o_base, rgb, source) -> tuple[torch.Tensor, torch.Tensor]:
         """Offset ``[B, 2, S, S]`` (normalised units, after tanh) and mask logit ``[B, 1, S, S]`` at ``S``."""

@@ -111,7 +111,7 @@ class Upsample(nn.Module):
 
 def upsample2x_1331(x: torch.Tensor) -> torch.Tensor:
     """Exactly ``upfirdn2d(x, 4·blur[1,3,3,1], up=2, pad=(2, 1))`` in polyphase form (zero borders):
-    per axis ``out[2m] = ¾x[m] + ¼x[m−1]``, ``out[2m+1] = ¾x[m] + ¼x[m+1]``. ~4× faster on CPU than the
+    per axis ``out[2m] = ¾x[m] + ¼x[m−1]``, ``out[2m+1] = ¾x[m] + ¼x[m+1]``. faster on CPU than the
     zero-insertion + depthwise-conv route for the few-channel flow / RGB skips."""
     xp = F.pad(x, (1, 1))
     c = 0.75 * xp[..., 1:-1]

@@ -2,8 +2,8 @@
 
 Why: the stage-2 token cross-entropy treats all 625 codes of a group as equally wrong. The codes mostly encode
 head pose (the largest image change), so a model can reach a low cross-entropy while ignoring the small
-deformation that opens the mouth (measured in the stage-2 model card: mouth-open correlation 0.09 on
-*training* clips). This module gives the mouth its own term:
+deformation that opens the mouth (figures in the stage-2 model card). This module gives the mouth its own
+term:
 
 1. :func:`fit_mouth_direction` — ridge regression from the renderer's input ``Δ̂ = GRFSQ(f_t − f_ref)``
    ``[M]`` to the change of the inner-lip gap ``MOUTH_OPEN_SCALE · (gap_t − gap_ref)`` (prepared landmarks,
@@ -21,10 +21,9 @@ deformation that opens the mouth (measured in the stage-2 model card: mouth-open
    :mod:`vqtalker.mouth.control`) — the other way round: the average motion that goes
    with a unit of mouth opening, ``d = Cov(Δ̂, y) / Var(y)`` ``[M]`` (regression of Δ̂ on y). ``p`` is the
    best *read-out* but not a good *control* (adding ``y · p / |p|²`` to the static motion does not move the
-   rendered lips), while adding ``y · d`` renders lips whose opening follows ``y`` (dev clips, shipped lite
-   stage 1: correlation 0.77 / 0.90 / 0.97 on JackieChan / TheresaMay / GRID). Stage 2 uses it for *mouth
-   guidance*: its auxiliary head predicts the opening from speech and ``gain · (pred − gap_ref) · d`` is added
-   to the generated motion (beyond the paper; ``gain = 0`` is the paper's pure token output).
+   rendered lips), while adding ``y · d`` renders lips whose opening follows ``y`` (figures in the stage-1
+   model card). :class:`~vqtalker.mouth.guidance.MouthGuidance` adds ``gain · (pred − gap_ref) · d`` to the
+   generated motion (beyond the paper; ``gain = 0`` is the paper's pure token output).
 
 Units: frames at 25 fps; ``p`` maps motion-space units to 20 × (fraction of the crop side).
 """

@@ -1,8 +1,8 @@
 """Speech → mouth opening: a small convolutional predictor for mouth guidance (beyond the paper).
 
 Why: with ~10 minutes of talking-head video the stage-2 BERT learns the head motion but not the mouth (its
-token loss is dominated by pose, its auxiliary mouth head overfits the 32 training identities: dev
-correlation 0.26). The mouth opening is mostly a local function of the sound (energy, formants), so a small
+token loss is dominated by pose, its auxiliary mouth head overfits the training identities; figures in the
+stage-2 model card). The mouth opening is mostly a local function of the sound (energy, formants), so a small
 network that sees only ±0.3 s of log-mel, no identity and no pose generalises better to unseen speakers.
 Its prediction drives the stage-1 motion along :class:`vqtalker.mouth.control.MouthControl` and the
 stage-1 mouth channel, through :class:`vqtalker.mouth.guidance.MouthGuidance`.

@@ -195,8 +195,7 @@ def quantizer_table(
     """Fit and evaluate each ``(label, name, overrides)`` row; returns one :class:`TableRow` per row.
 
     Runs with ``num_threads`` torch threads (default 1, restored afterwards): every op here is tiny, and on a
-    shared 2-core machine two OpenMP threads made the fits up to ~100x slower (measured: GRFSQ fit step
-    6.8 ms with 1 thread vs 888 ms with 2 while other jobs held the cores).
+    shared 2-core machine two OpenMP threads made the fits much slower (figures in the README).
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(max(1, int(num_threads)))

@@ -102,6 +102,8 @@ def evaluate(generator, loader, device, max_batches: int, grid_path: Path | None
         if mouth is not None and "mouth_mask" in batch:
             # mouth-region L1 with the mouth channel and with it at 0: how much the channel contributes
             mm = batch["mouth_mask"].to(device)
+            if mm.shape[-1] != img.shape[-1]:  # masks are stored at the network size
+                mm = torch.nn.functional.interpolate(mm, size=img.shape[-2:], mode="nearest")
             den = mm.sum().clamp_min(1.0) * 3
             mouth_l1.append(float(((img.clamp(-1, 1) - tgt).abs() * mm).sum() / den))
             mouth_l1_0.append(float(((img0.clamp(-1, 1) - tgt).abs() * mm).sum() / den))
