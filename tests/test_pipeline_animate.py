@@ -183,7 +183,11 @@ def test_animate_from_text_with_tts(weights, inputs, tmp_path, capsys):
     argv = ["animate", "--image", str(inputs / "face.png"), "--text", "Allinllachu", "-o", str(out),
             "--weights", str(weights), "--no-crop"]
     assert main(argv) == 2 and "--text needs --lang" in capsys.readouterr().err
-    assert main(argv + ["--lang", "qu", "--size", "48"]) == 0, capsys.readouterr().err
+    # --size means real pixels: a model without the full-resolution head cannot render 48 px, and says so
+    # before any work (no output file)
+    assert main(argv + ["--lang", "qu", "--size", "48"]) == 2
+    assert "--size" in capsys.readouterr().err and not out.exists()
+    assert main(argv + ["--lang", "qu"]) == 0, capsys.readouterr().err
     v = read_video(out)
-    assert v.frames.shape[1:] == (48, 48, 3)  # --size resizes the 32-px tiny model's frames
+    assert v.frames.shape[1:] == (32, 32, 3)
     assert v.num_frames > 10 and v.audio is not None and float(np.abs(v.audio).max()) > 0.05

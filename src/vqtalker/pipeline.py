@@ -47,6 +47,8 @@ from vqtalker.errors import MissingWeightsError, VQTalkerError
 
 #: A directory given to :meth:`TalkingHeadPipeline.from_pretrained` holds these files.
 STAGE1_FILE = "stage1.safetensors"
+#: default cap on the longer side of a pasted-back output picture (pixels)
+MAX_SIDE = 1280
 STAGE2_FILE = "stage2.safetensors"
 MOUTH_FILE = "mouth.safetensors"
 
@@ -59,7 +61,11 @@ class GenerationConfig:
     token sampling; ``window`` / ``overlap``: stage-2 window and cross-fade, frames at 25 fps;
     ``crop``: find and crop the face (False: the image is already a square face crop); ``blink_every``:
     seconds between natural blinks (0 = none); ``mouth_gain`` / ``mouth_channel_gain``: mouth guidance and
-    stage-1 mouth-channel gains (None = the mouth file's; 0 = off).
+    stage-1 mouth-channel gains (None = the mouth file's; 0 = off); ``size``: side of the rendered face crop
+    in real pixels (None = the stage-1 model's output size; sizes other than its network size need the
+    full-resolution head, nothing is upsampled); ``paste_back``: return the whole picture with the animated
+    crop pasted back (feathered, :mod:`vqtalker.face.paste`; only with ``crop``), else the square crop;
+    ``max_side``: cap on the longer side of a pasted-back picture (even dimensions, for H.264).
     """
 
     seed: int = 0
@@ -71,6 +77,9 @@ class GenerationConfig:
     blink_every: float = 3.5
     mouth_gain: float | None = None
     mouth_channel_gain: float | None = None
+    size: int | None = None
+    paste_back: bool = True
+    max_side: int = MAX_SIDE
 
     def replace(self, **changes) -> GenerationConfig:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -93,6 +102,12 @@ class GenerationConfig:
             raise VQTalkerError(f"window (--window) must be >= 2 frames, got {self.window}")
         if not 0 <= self.overlap < self.window:
             raise VQTalkerError(f"overlap (--overlap) must be in 0..window-1, got {self.overlap}")
+        if self.size is not None and not 16 <= int(self.size) <= 1024:
+            raise VQTalkerError(f"size (--size) must be between 16 and 1024 pixels, got {self.size}")
+        if not 64 <= int(self.max_side) <= 4096:
+            raise VQTalkerError(
+                f"max side (--max-side) must be between 64 and 4096 pixels, got {self.max_side}"
+            )
         return self
 
 
@@ -106,7 +121,9 @@ class TalkingHeadOutput:
     ``controls``: the pose/gaze/blink tracks used; ``mouth``: float32 ``[T]`` predicted mouth opening
     (20 × inner-lip gap / crop side) when mouth guidance was used, else ``None``; ``mouth_input``: float32
     ``[T]`` what the stage-1 mouth channel received (:func:`vqtalker.mouth.guidance.channel_input` of
-    ``mouth``), or ``None`` when the stage-1 model has no mouth channel or it was off.
+    ``mouth``), or ``None`` when the stage-1 model has no mouth channel or it was off; ``box``: the face
+    crop ``(x0, y0, side)`` in the input picture's pixels (None without cropping); ``crop_size``: side of the
+    rendered crop in pixels (the frames are the whole picture when pasted back).
     """
 
     frames: np.ndarray | None
@@ -118,6 +135,8 @@ class TalkingHeadOutput:
     controls: dict = field(default_factory=dict)
     mouth: np.ndarray | None = None
     mouth_input: np.ndarray | None = None
+    box: np.ndarray | None = None
+    crop_size: int = 0
 
 
 def _read_image(image) -> np.ndarray:
@@ -337,11 +356,15 @@ class TalkingHeadPipeline:
         All frames are returned in memory; :meth:`animate_to_file` streams them to disk instead.
         """
         cfg = (config or self.config).replace(**options)
-        out, state = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from)
-        out.frames = np.concatenate(
-            list(self.stage1.render_uint8(state, torch.from_numpy(out.motion), out.mouth_input)), 0
-        )
+        out, state, paster = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from)
+        out.frames = np.stack(list(self._frames(out, state, paster)))
         return out
+
+    def _frames(self, out: TalkingHeadOutput, state, paster):
+        """Rendered frames one by one: crops ``[S, S, 3]`` or pasted-back pictures (memory flat in T)."""
+        chunks = self.stage1.render_uint8(state, torch.from_numpy(out.motion), out.mouth_input, out.crop_size)
+        frames = (f for chunk in chunks for f in chunk)
+        return paster.paste_many(frames) if paster is not None else frames
 
     @torch.no_grad()
     def animate_to_file(
@@ -350,7 +373,6 @@ class TalkingHeadPipeline:
         image,
         audio,
         sample_rate: int = SAMPLE_RATE,
-        output_size: int | None = None,
         *,
         config: GenerationConfig | None = None,
         pose: np.ndarray | None = None,
@@ -361,29 +383,54 @@ class TalkingHeadPipeline:
     ) -> TalkingHeadOutput:
         """Like ``__call__`` but render straight into an mp4 at ``path`` (H.264 + AAC, 25 fps, tagged as
         synthetic, atomic), chunk by chunk, so memory does not grow with the audio length. Returns the output
-        without frames (``frames`` is ``None``). ``output_size``: resize the frames (bicubic) to this square
-        size for viewing; None = the stage-1 size (no detail is added by resizing)."""
+        without frames (``frames`` is ``None``)."""
         from vqtalker.io.video import write_video
 
         cfg = (config or self.config).replace(**options)
-        out, state = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from)
-        chunks = self.stage1.render_uint8(state, torch.from_numpy(out.motion), out.mouth_input)
-        frames = (f for chunk in chunks for f in chunk)
-        if output_size and output_size != self.stage1.size:
-            import cv2
-
-            size = (output_size, output_size)
-            frames = (cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in frames)
-        write_video(path, frames, fps=out.fps, audio=out.audio, sample_rate=out.sample_rate)
+        out, state, paster = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from)
+        write_video(
+            path, self._frames(out, state, paster), fps=out.fps, audio=out.audio, sample_rate=out.sample_rate
+        )
         return out
 
+    def render_size(self, cfg: GenerationConfig) -> int:
+        """The crop side the frames are rendered at under ``cfg`` (one-line error for an impossible size)."""
+        size = int(cfg.size or self.stage1.output_size)
+        if size != self.stage1.size and not self.stage1.has_fullres:
+            raise VQTalkerError(
+                f"size (--size) {size}: this stage-1 model renders {self.stage1.size} px only (it has no "
+                "full-resolution head); nothing is upsampled"
+            )
+        return size
+
+    def _face(self, image, cfg: GenerationConfig, size: int):
+        """→ (face crop uint8 ``[max(size, S), …, 3]``, box or None, :class:`~vqtalker.face.paste.Paster` or
+        None)."""
+        from vqtalker.face.crop import crop_square, portrait_box
+        from vqtalker.motion.tokenizer import to_model_frames, to_uint8
+
+        img = _read_image(image)
+        side = max(size, self.stage1.size)
+        if not cfg.crop:
+            return to_uint8(to_model_frames(img, side))[0], None, None
+        name = str(image) if isinstance(image, str | os.PathLike) else "the image"
+        box = portrait_box(img, name)
+        face = crop_square(img, box, side)
+        paster = None
+        if cfg.paste_back:
+            from vqtalker.face.paste import Paster
+
+            paster = Paster(img, box, size, max_side=int(cfg.max_side))
+        return face, box, paster
+
     def _generate(self, image, audio, sample_rate, cfg: GenerationConfig, pose, gaze, blink, pose_from):
-        """Everything but rendering → (output with ``frames=None``, stage-1 source state)."""
+        """Everything but rendering → (output with ``frames=None``, stage-1 source state, paster or None)."""
         from vqtalker.face.lips import image_mouth_opening
         from vqtalker.generate.controls import controls_from_video, fit_length, neutral_controls
         from vqtalker.generate.inference import generate_motion
 
-        face = self.prepare_image(image, crop=cfg.crop)
+        size = self.render_size(cfg)
+        face, box, paster = self._face(image, cfg, size)
         wave = _read_audio(audio, sample_rate)
         units = self.speech_units(wave)
         t = units.shape[0] // self.stage2.cfg.audio_rate_ratio
@@ -424,8 +471,10 @@ class TalkingHeadPipeline:
             controls=ctrl,
             mouth=None if guided.opening is None else guided.opening.numpy().astype(np.float32),
             mouth_input=guided.channel_input,
+            box=box,
+            crop_size=size,
         )
-        return out, state
+        return out, state, paster
 
     @staticmethod
     def save_video(output: TalkingHeadOutput, path: str | os.PathLike) -> Path:

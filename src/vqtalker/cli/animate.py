@@ -6,6 +6,11 @@ Examples::
     vqtalker animate --image me.jpg --text "Hola, ¿qué tal?" --lang es -o hola.mp4   # espeak-ng speech
     vqtalker animate --image me.jpg --audio speech_zh.mp3 -o out.mp4 --pose-from head_motion.mp4 --seed 3 \\
         --temperature 0.8 --top-k 20
+    vqtalker animate --image me.jpg --audio hello.wav -o face.mp4 --size 512 --crop-only   # the square crop
+
+The output is the whole picture with the animated face pasted back (feathered; longer side capped by
+``--max-side``, even dimensions); ``--crop-only`` writes the square face crop instead. ``--size`` is the
+face crop's side in real pixels (default: the model's output size); nothing is upsampled.
 
 Weights: ``--weights DIR`` (default: the packaged ``vqtalker/weights``) with ``stage1.safetensors`` and
 ``stage2.safetensors``, or explicit ``--stage1`` / ``--stage2`` files. Nothing is downloaded; a missing
@@ -79,7 +84,17 @@ def register(sub) -> None:
         "--size",
         type=int,
         default=None,
-        help="resize the output frames to SIZE x SIZE (bicubic, for viewing; default: the model's size)",
+        help="face crop side in real pixels, e.g. 256 or 512 (default: the stage-1 model's output size; "
+        "sizes other than its network size need a model with the full-resolution head)",
+    )
+    p.add_argument(
+        "--crop-only", action="store_true", help="write the square face crop, not the whole picture"
+    )
+    p.add_argument(
+        "--max-side",
+        type=int,
+        default=1280,
+        help="cap on the longer side of the whole-picture output in pixels (default 1280)",
     )
     p.add_argument("--no-blinks", action="store_true", help="neutral controls without natural blinks")
     p.add_argument(
@@ -103,14 +118,22 @@ def run(args) -> int:
             raise VQTalkerError(f"{name} not found: {val}")
     if args.text is not None and not args.lang:
         raise VQTalkerError("--text needs --lang (e.g. --lang en; see vqtalker tts --list-languages)")
-    if args.size is not None and not 16 <= args.size <= 2048:
-        raise VQTalkerError("--size must be between 16 and 2048")
-    if args.temperature < 0 or args.top_k < 0:
-        raise VQTalkerError("--temperature and --top-k must be >= 0")
-    if args.mouth_gain is not None and args.mouth_gain < 0:
-        raise VQTalkerError("--mouth-gain must be >= 0")
-    if args.mouth_channel_gain is not None and args.mouth_channel_gain < 0:
-        raise VQTalkerError("--mouth-channel-gain must be >= 0")
+    from vqtalker.pipeline import GenerationConfig
+
+    config = GenerationConfig(
+        seed=args.seed,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        window=args.window,
+        overlap=args.overlap,
+        crop=not args.no_crop,
+        blink_every=0.0 if args.no_blinks else 3.5,
+        mouth_gain=args.mouth_gain,
+        mouth_channel_gain=args.mouth_channel_gain,
+        size=args.size,
+        paste_back=not args.crop_only,
+        max_side=args.max_side,
+    ).validate()
     if args.mouth is not None and not Path(args.mouth).is_file():
         raise VQTalkerError(f"mouth predictor not found: {args.mouth}")
 
@@ -130,27 +153,17 @@ def run(args) -> int:
         device=pick_device(args.device),
         mouth=args.mouth,
     )
+    pipe.render_size(config)  # an impossible --size fails before any work
     result = pipe.animate_to_file(
-        out,
-        args.image,
-        audio,
-        sample_rate=sample_rate,
-        output_size=args.size,
-        pose_from=args.pose_from,
-        seed=args.seed,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        window=args.window,
-        overlap=args.overlap,
-        crop=not args.no_crop,
-        blink_every=0.0 if args.no_blinks else 3.5,
-        mouth_gain=args.mouth_gain,
-        mouth_channel_gain=args.mouth_channel_gain,
+        out, args.image, audio, sample_rate=sample_rate, config=config, pose_from=args.pose_from
     )
     n = result.motion.shape[0]
-    size = args.size or pipe.stage1.size
+    from vqtalker.io.video import probe_video
+
+    info = probe_video(out)
+    w, h = info.width, info.height
     print(
-        f"wrote {out} ({n} frames, {n / result.fps:.2f} s, {size}x{size}, "
+        f"wrote {out} ({n} frames, {n / result.fps:.2f} s, {w}x{h}, face crop {result.crop_size} px, "
         f"{'mouth-guided, ' if result.mouth is not None else ''}synthetic-media tagged)",
         file=sys.stderr,
     )

@@ -72,7 +72,7 @@ def run_talking(args) -> int:
         t1 = time.perf_counter()
         wave, sr, _ = synthesize(text, lang)
         path = out_dir / f"demo_{lang}.mp4"
-        res = pipe.animate_to_file(path, str(image), wave, sample_rate=sr, output_size=256, seed=args.seed)
+        res = pipe.animate_to_file(path, str(image), wave, sample_rate=sr, seed=args.seed)
         took = time.perf_counter() - t1
         n = res.motion.shape[0]
         guided = "on" if res.mouth is not None else "off"

@@ -10,6 +10,10 @@ the tokens as ``.npy``. A model with the mouth channel (``MotionConfig.mouth_cha
 also sends the measured inner-lip gap, 5 bit/frame (+0.125 kbps at 25 fps; saved next to the tokens as
 ``*.mouth.npy``); ``--no-mouth-channel`` leaves it out. The library behind it: :mod:`vqtalker.codec`.
 
+The output is the first input frame (the one picture a receiver has) with each reconstructed face crop
+pasted back (feathered, :mod:`vqtalker.face.paste`); ``--crop-only`` writes the square crops. ``--size`` is
+the crop's side in real pixels (default: the model's output size; nothing is upsampled).
+
 Example::
 
     vqtalker reconstruct --video clip.mp4 -o back.mp4 --report back.json
@@ -50,6 +54,10 @@ def register(sub) -> None:
     p.add_argument("--report", default=None, help="write metrics JSON here")
     p.add_argument("--tokens", default=None, help="save the tokens (int16 [T, 4, 12]) as .npy here")
     p.add_argument("--no-crop", action="store_true", help="input is already a square face crop")
+    p.add_argument("--crop-only", action="store_true",
+                   help="write the square face crops instead of pasting them into the first frame")
+    p.add_argument("--max-side", type=int, default=1280,
+                   help="cap on the longer side of the pasted-back output (default 1280)")
     p.add_argument("--side-by-side", action="store_true", help="write input crop | reconstruction")
     p.add_argument(
         "--lip-metrics",
@@ -96,15 +104,20 @@ def run(args) -> int:
     if video.num_frames < 1:
         raise VQTalkerError(f"{args.video}: no frames")
     fps = float(video.fps or 25.0)
-    frames = video.frames
+    frames, box = video.frames, None
     if not args.no_crop:
-        frames = crop_video(frames, max(tok.size, size, 256))
+        frames, box = crop_video(video.frames, max(tok.size, size, 256))
     rec = reconstruct(
         tok, frames, fps=fps, n_layers=args.layers, mouth_channel=not args.no_mouth_channel, size=size
     )
     out_frames = rec.frames
     if args.side_by_side:
         out_frames = np.concatenate([rec.reference, out_frames], axis=2)
+    elif box is not None and not args.crop_only:
+        from vqtalker.face.paste import Paster
+
+        paster = Paster(video.frames[0], box, size, max_side=args.max_side)
+        out_frames = paster.paste_many(out_frames)
     write_video(args.output, out_frames, fps=fps, audio=video.audio, sample_rate=video.sample_rate)
     if args.tokens:
         with atomic_output(args.tokens, suffix=".npy") as tmp:

@@ -33,12 +33,13 @@ def crop_box(frames: np.ndarray, search: int = 25) -> np.ndarray:
     return fit_in_frame(crop_box_from_landmarks(lm), frames.shape[1], frames.shape[2])
 
 
-def crop_video(frames: np.ndarray, size: int) -> np.ndarray:
-    """uint8 ``[T, H, W, 3]`` → face crops uint8 ``[T, size, size, 3]`` (one box, :func:`crop_box`)."""
+def crop_video(frames: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 ``[T, H, W, 3]`` → (face crops uint8 ``[T, size, size, 3]``, the box ``(x0, y0, side)``): one box
+    for the whole clip (:func:`crop_box`)."""
     from vqtalker.face import crop_square
 
     box = crop_box(frames)
-    return np.stack([crop_square(f, box, size) for f in frames])
+    return np.stack([crop_square(f, box, size) for f in frames]), box
 
 
 @dataclass

@@ -93,21 +93,35 @@ def landmarks_to_crop(landmarks: np.ndarray, box: np.ndarray, size: int) -> np.n
     return out
 
 
-def crop_portrait(image_rgb: np.ndarray, size: int, name: str | os.PathLike = "the image") -> np.ndarray:
-    """Square face crop ``uint8 [size, size, 3]`` of a portrait, with the training crops' margin convention.
+def portrait_box(image_rgb: np.ndarray, name: str | os.PathLike = "the image") -> np.ndarray:
+    """Crop box ``(x0, y0, side)`` (source px) of the largest face in a portrait ``uint8 [H, W, 3]``, with
+    the training crops' margin convention (:func:`crop_box_from_landmarks`, :func:`fit_in_frame`).
 
     Raises :class:`VQTalkerError` ``"no face found in ..."`` if mediapipe finds no face.
     """
+    from vqtalker.face.tracker import detect_landmarks_image
+
+    img = _rgb(image_rgb, name)
+    lm = detect_landmarks_image(img)
+    if lm is None:
+        raise VQTalkerError(f"no face found in {name}")
+    return fit_in_frame(crop_box_from_landmarks(lm), img.shape[0], img.shape[1])
+
+
+def _rgb(image_rgb: np.ndarray, name) -> np.ndarray:
     img = np.asarray(image_rgb)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     if img.ndim != 3 or img.shape[2] not in (3, 4):
         raise VQTalkerError(f"expected an RGB image [H, W, 3], got shape {img.shape} for {name}")
-    img = np.ascontiguousarray(img[..., :3]).astype(np.uint8, copy=False)
-    from vqtalker.face.tracker import detect_landmarks_image
+    return np.ascontiguousarray(img[..., :3]).astype(np.uint8, copy=False)
 
-    lm = detect_landmarks_image(img)
-    if lm is None:
-        raise VQTalkerError(f"no face found in {name}")
-    box = fit_in_frame(crop_box_from_landmarks(lm), img.shape[0], img.shape[1])
-    return crop_square(img, box, int(size))
+
+def crop_portrait(image_rgb: np.ndarray, size: int, name: str | os.PathLike = "the image") -> np.ndarray:
+    """Square face crop ``uint8 [size, size, 3]`` of a portrait, with the training crops' margin convention
+    (:func:`portrait_box` + :func:`crop_square`).
+
+    Raises :class:`VQTalkerError` ``"no face found in ..."`` if mediapipe finds no face.
+    """
+    img = _rgb(image_rgb, name)
+    return crop_square(img, portrait_box(img, name), int(size))
