@@ -182,7 +182,7 @@ def _stage1_run(args) -> int:
         if "=" not in item:
             raise VQTalkerError(f"--lambda expects NAME=VALUE, got {item!r}")
         k, v = item.split("=", 1)
-        if k not in ("l1", "eye", "mouth", "perc", "adv", "warp", "photo"):
+        if k not in ("l1", "eye", "mouth", "perc", "adv", "warp", "photo", "blend"):
             raise VQTalkerError(f"unknown loss weight {k!r}")
         overrides[f"lambda_{k}"] = float(v)
     if args.mouth_channel:
@@ -211,7 +211,7 @@ def _stage1_run(args) -> int:
         reset_warp=tuple(args.reset_warp),
         config_overrides=overrides,
     )
-    train_stage1(opts, train_set, val_set, log=lambda s: print(s, flush=True))
+    train_stage1(opts, train_set, val_set)
     from vqtalker.training import init_distributed
 
     init_distributed(opts.device).cleanup()

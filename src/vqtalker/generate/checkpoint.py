@@ -16,10 +16,9 @@ from pathlib import Path
 
 import torch
 
-from vqtalker.errors import MissingWeightsError, VQTalkerError
+from vqtalker.errors import VQTalkerError
 from vqtalker.generate.config import Stage2Config
 from vqtalker.generate.model import MotionTokenBERT, build_model
-from vqtalker.utils import atomic_output
 
 FORMAT = "vqtalker-stage2"
 TRAIN_HINT = (
@@ -30,44 +29,27 @@ TRAIN_HINT = (
 
 def save_stage2(path: str | os.PathLike, model: MotionTokenBERT, **metadata: str) -> Path:
     """Write ``model`` and ``metadata`` (str values) to ``path`` atomically."""
-    from safetensors.torch import save_file
+    from vqtalker.io.weights import save_weights
 
-    meta = {"format": FORMAT, "config": json.dumps(model.cfg.to_dict())}
-    meta.update({k: str(v) for k, v in metadata.items()})
-    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        save_file(sd, str(tmp), metadata=meta)
-    return path
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return dict(f.metadata() or {})
+    return save_weights(path, model.state_dict(), format=FORMAT, config=json.dumps(model.cfg.to_dict()),
+                        metadata=metadata)
 
 
 def load_stage2(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[MotionTokenBERT, dict]:
-    """Load a stage-2 file → ``(model in eval mode, metadata dict)``.
+    """Load a stage-2 file → ``(model in eval mode, fp32, metadata dict)``.
 
     Raises :class:`MissingWeightsError` (one line, says how to train it) if the file does not exist.
     """
-    from safetensors.torch import load_file
+    from vqtalker.io.weights import config_of, load_weights
 
-    path = Path(path)
-    if not path.is_file():
-        raise MissingWeightsError(f"stage-2 weights not found: {path}; {TRAIN_HINT}")
+    tensors, meta = load_weights(path, FORMAT, "stage-2 weights", TRAIN_HINT)
+    model = build_model(Stage2Config.from_dict(config_of(meta, path)))
     try:
-        meta = read_metadata(path)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
-        raise VQTalkerError(f"{path} is not a safetensors file ({exc.__class__.__name__})") from exc
-    if meta.get("format") != FORMAT:
-        raise VQTalkerError(f"{path} is not a vqtalker stage-2 weights file (format={meta.get('format')!r})")
-    cfg = Stage2Config.from_dict(json.loads(meta["config"]))
-    model = build_model(cfg)
-    model.load_state_dict(load_file(str(path), device="cpu"))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise VQTalkerError(f"{path}: weights do not match their config ({first})") from exc
     return model.to(device).eval(), meta
 
 
-__all__ = ["FORMAT", "TRAIN_HINT", "load_stage2", "read_metadata", "save_stage2"]
+__all__ = ["FORMAT", "TRAIN_HINT", "load_stage2", "save_stage2"]

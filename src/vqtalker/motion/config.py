@@ -67,6 +67,9 @@ class MotionConfig:
     fullres_base: int = 0
     fullres_hidden: int = 24
     lambda_photo: float = 0.0  # L1 of the source warped by the head's flow against the target (full res)
+    # prior mean(1 − m) on the head's blend mask: an L1 loss alone prefers the blurred generated image
+    # wherever the warp is slightly off; this makes the source's real pixels the default
+    lambda_blend: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

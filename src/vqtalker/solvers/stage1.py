@@ -158,7 +158,7 @@ class Stage1Trainer(Trainer):
 
     curves_name = "curves.png"
 
-    def __init__(self, opts: Stage1Options, train_set, val_set=None, ctx=None, log=print):
+    def __init__(self, opts: Stage1Options, train_set, val_set=None, ctx=None, log=None):
         super().__init__(opts, ctx, log)
         self.train_set, self.val_set = train_set, val_set
 
@@ -337,6 +337,9 @@ class Stage1Trainer(Trainer):
                 if hr and cfg.lambda_photo:
                     parts["photo"] = photometric_loss(res["offset"], batch["source_hr"], target)
                     loss = loss + cfg.lambda_photo * parts["photo"]
+                if hr and cfg.lambda_blend:
+                    parts["blend"] = (1 - torch.sigmoid(res["mask_logit"].float())).mean()
+                    loss = loss + cfg.lambda_blend * parts["blend"]
                 (loss / opts.accum).backward()
             saved.append((target, pred.detach()))
             for k, v in parts.items():
@@ -379,7 +382,7 @@ class Stage1Trainer(Trainer):
         )
 
 
-def train_stage1(opts: Stage1Options, train_set, val_set=None, ctx=None, log=print) -> dict:
+def train_stage1(opts: Stage1Options, train_set, val_set=None, ctx=None, log=None) -> dict:
     """Train on ``train_set`` (items: source/target/eye_mask/mouth_mask[/source_hr/target_hr]); return the
     run summary (see :meth:`Trainer.run`)."""
     return Stage1Trainer(opts, train_set, val_set, ctx, log).run()

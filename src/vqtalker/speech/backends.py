@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vqtalker.errors import MissingWeightsError, VQTalkerError
+from vqtalker.errors import VQTalkerError
 from vqtalker.speech.base import SpeechTokenizer
 from vqtalker.speech.features import FeatureConfig, FrameFeaturizer
 from vqtalker.speech.kmeans import assign
 from vqtalker.speech.mel import LogMel
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "speech" / "default.safetensors"
+FORMAT = "vqtalker-speech-kmeans"
 
 
 class KMeansSpeechTokenizer(SpeechTokenizer):
@@ -54,36 +55,25 @@ class KMeansSpeechTokenizer(SpeechTokenizer):
 
     # -- persistence -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, extra_metadata: dict[str, str] | None = None) -> Path:
-        """Write the codebook as fp16 safetensors (atomically) with the feature config in the metadata."""
-        from safetensors.torch import save_file
+        """Write the codebook as fp16 safetensors (atomically) with the feature config in the metadata
+        (:mod:`vqtalker.io.weights`, format ``vqtalker-speech-kmeans``)."""
+        from vqtalker.io.weights import save_weights
 
-        from vqtalker.utils import atomic_output
-
-        meta = {"format": "vqtalker-speech-kmeans", "rate_hz": str(self.rate_hz), **self.config.to_metadata()}
-        if extra_metadata:
-            meta.update({k: str(v) for k, v in extra_metadata.items()})
-        path = Path(path)
-        with atomic_output(path) as tmp:
-            save_file({"centroids": self.centroids.half().contiguous()}, str(tmp), metadata=meta)
-        return path
+        meta = {"rate_hz": str(self.rate_hz), **self.config.to_metadata(), **(extra_metadata or {})}
+        return save_weights(path, {"centroids": self.centroids}, format=FORMAT, metadata=meta,
+                            dtype=torch.float16)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> KMeansSpeechTokenizer:
         """Load a codebook written by :meth:`save` (default: the shipped ``default.safetensors``)."""
-        from safetensors import safe_open
+        from vqtalker.io.weights import load_weights
 
         path = Path(path) if path is not None else DEFAULT_WEIGHTS
-        if not path.is_file():
-            raise MissingWeightsError(
-                f"speech codebook not found: {path} (train one with `vqtalker train speech --out DIR` "
-                "and pass DIR/default.safetensors)"
-            )
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != "vqtalker-speech-kmeans":
-                raise VQTalkerError(f"{path} is not a vqtalker speech codebook")
-            centroids = f.get_tensor("centroids").float()
-        return cls(centroids, FeatureConfig.from_metadata(meta))
+        hint = "train one with `vqtalker train speech --out DIR` and pass DIR/default.safetensors"
+        tensors, meta = load_weights(path, FORMAT, "speech codebook", hint)
+        if "centroids" not in tensors:
+            raise VQTalkerError(f"{path} is not a vqtalker speech codebook (no centroids)")
+        return cls(tensors["centroids"].float(), FeatureConfig.from_metadata(meta))
 
 
 class LogMelFeatures(SpeechTokenizer):

@@ -20,10 +20,8 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, safe_open, save_file
 
 from vqtalker.errors import VQTalkerError
-from vqtalker.utils import atomic_output
 
 FORMAT = "vqtalker-ckpt-1"
 _CKPT_RE = re.compile(r"^step-(\d{8,})\.safetensors$")
@@ -78,15 +76,16 @@ def save_checkpoint(path: str | os.PathLike, step: int, models: dict[str, torch.
         t, groups = optimizer_state_to_tensors(opt, f"optim/{name}")
         tensors.update(t)
         metadata[f"optim/{name}"] = groups
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-    return path
+    from vqtalker.io.weights import save_weights
+
+    metadata.pop("format")
+    return save_weights(path, tensors, format=FORMAT, metadata=metadata)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    with safe_open(str(path), framework="pt") as f:
-        md = f.metadata() or {}
+    from vqtalker.io.weights import read_metadata as read
+
+    md = read(path)
     if md.get("format") != FORMAT:
         raise VQTalkerError(f"{path}: not a vqtalker training checkpoint")
     return md
@@ -96,11 +95,9 @@ def load_checkpoint(path: str | os.PathLike, models: dict[str, torch.nn.Module] 
                     optimizers: dict[str, torch.optim.Optimizer] | None = None, strict: bool = True,
                     map_location: str | torch.device = "cpu") -> dict:
     """Load into the given modules/optimisers; return ``{"step": int, "meta": dict}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise VQTalkerError(f"checkpoint not found: {path}")
-    md = read_metadata(path)
-    tensors = load_file(str(path), device=str(map_location))
+    from vqtalker.io.weights import load_weights
+
+    tensors, md = load_weights(path, FORMAT, "training checkpoint", device=map_location)
     for name, module in (models or {}).items():
         pre = f"model/{name}/"
         sd = {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
