@@ -137,6 +137,7 @@ class TalkingHeadOutput:
     mouth_input: np.ndarray | None = None
     box: np.ndarray | None = None
     crop_size: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def _read_image(image) -> np.ndarray:
@@ -416,6 +417,11 @@ class TalkingHeadPipeline:
         name = str(image) if isinstance(image, str | os.PathLike) else "the image"
         box = portrait_box(img, name)
         face = crop_square(img, box, side)
+        if box[2] < size:
+            self._notes.append(
+                f"the face crop is {int(box[2])} px in {name}: "
+                f"the {size}-px render warps an upsampled copy of it"
+            )
         paster = None
         if cfg.paste_back:
             from vqtalker.face.paste import Paster
@@ -430,6 +436,7 @@ class TalkingHeadPipeline:
         from vqtalker.generate.inference import generate_motion
 
         size = self.render_size(cfg)
+        self._notes: list[str] = []
         face, box, paster = self._face(image, cfg, size)
         wave = _read_audio(audio, sample_rate)
         units = self.speech_units(wave)
@@ -473,6 +480,7 @@ class TalkingHeadPipeline:
             mouth_input=guided.channel_input,
             box=box,
             crop_size=size,
+            notes=list(self._notes),
         )
         return out, state, paster
 

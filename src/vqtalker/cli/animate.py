@@ -157,6 +157,8 @@ def run(args) -> int:
     result = pipe.animate_to_file(
         out, args.image, audio, sample_rate=sample_rate, config=config, pose_from=args.pose_from
     )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     n = result.motion.shape[0]
     from vqtalker.io.video import probe_video
 

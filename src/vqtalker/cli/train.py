@@ -300,7 +300,11 @@ def _stage2_run(args) -> int:
     from vqtalker.solvers.stage2 import Stage2Options, train_stage2
 
     over = {k: getattr(args, k) for k in ("d_model", "n_layers", "n_heads", "ffn", "dropout")}
-    train_stage2(_options(Stage2Options, args, overrides=over))
+    opts = _options(Stage2Options, args, overrides=over)
+    train_stage2(opts)
+    from vqtalker.training import init_distributed
+
+    init_distributed(opts.device).cleanup()
     return 0
 
 

@@ -61,7 +61,10 @@ def lipsync_metrics(
     for c in clips[:max_clips]:
         prepared = PreparedClip.open(f"{data_root}/{index[c.id]['dir']}")
         first = np.array(prepared.array("frames")[0])
-        face = first if first.shape[0] == stage1.size else _resized(first, stage1.size)
+        # as the pipeline: the crop at max(render size, network size), rendered at the model's output size
+        size = int(getattr(cfg, "size", None) or stage1.output_size)
+        side = max(size, stage1.size)
+        face = first if first.shape[0] == side else _resized(first, side)
         state = stage1.encode_source(face)
         opening = ref = None
         if mouth.wants_opening(channel, cfg.mouth_gain, cfg.mouth_channel_gain):
@@ -85,7 +88,7 @@ def lipsync_metrics(
         track = guided.opening if guided.opening is not None else res.mouth
         real_open = mouth_opening(c.mouth.numpy())
         pred_corr = float("nan") if track is None else corr(track.numpy(), real_open[: len(track)])
-        frames = np.concatenate(list(stage1.render_uint8(state, guided.motion, guided.channel_input)))
+        frames = np.concatenate(list(stage1.render_uint8(state, guided.motion, guided.channel_input, size)))
         pts, ok = lip_points(frames)
         if ok.mean() < 0.5:
             log(f"lipsync: face found in only {ok.mean():.0%} of rendered frames of {c.id}; skipped")
@@ -95,7 +98,7 @@ def lipsync_metrics(
         gen = pts[:n][ok]
         real = c.mouth.numpy()[:n][ok]
         # static baseline: the first frame held, passed through stage 1 like the generated frames (Δ = 0)
-        still = next(iter(stage1.render_uint8(state, torch.zeros(1, res.motion.shape[1]))))[:1]
+        still = next(iter(stage1.render_uint8(state, torch.zeros(1, res.motion.shape[1]), None, size)))[:1]
         pts0, ok0 = lip_points(still)
         if not ok0[0]:  # fall back on the prepared landmarks of the real first frame
             pts0 = mouth_points(np.array(prepared.array("landmarks")[:1]), first.shape[0])

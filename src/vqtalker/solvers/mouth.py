@@ -64,6 +64,22 @@ class MouthTrainer(Trainer):
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=opts.lr, weight_decay=1e-2)
         self.models, self.optimizers = {"mouth": self.model}, {"adamw": self.opt}
         self.g = torch.Generator().manual_seed(opts.seed)
+        self.control = self._fit_control()
+
+    def _fit_control(self):
+        """The stage-1 mouth control, fitted first so that a wrong ``--stage1`` fails before training."""
+        from vqtalker.motion.tokenizer import MotionTokenizer
+        from vqtalker.mouth.control import fit_mouth_control
+        from vqtalker.mouth.training import motion_clips
+
+        o = self.opts
+        stage1 = MotionTokenizer.from_pretrained(o.stage1, frozen=True)
+        control = fit_mouth_control(stage1.quantizer, motion_clips(stage1, o.data, o.train_split))
+        self.log(
+            f"mouth control: |d| {float(control.direction.norm()):.3f}, fit corr {control.corr:.3f}, "
+            f"mean opening {control.mean_gap:.3f}"
+        )
+        return control
 
     def state(self) -> dict:
         return {"generator_state": self.g.get_state().tolist()}
@@ -88,21 +104,13 @@ class MouthTrainer(Trainer):
         return evaluate_predictor(self.model, self.dev) if self.dev else {}
 
     def export(self, step: int, final: bool) -> None:
-        if not final:
+        if not final or step < self.opts.steps:  # an interrupted run resumes; it writes no weights file
             return
-        from vqtalker.motion.tokenizer import MotionTokenizer
-        from vqtalker.mouth.control import fit_mouth_control
         from vqtalker.mouth.predictor import save_mouth_predictor
-        from vqtalker.mouth.training import evaluate_predictor, motion_clips
+        from vqtalker.mouth.training import evaluate_predictor
         from vqtalker.utils import atomic_write_bytes
 
-        o = self.opts
-        stage1 = MotionTokenizer.from_pretrained(o.stage1, frozen=True)
-        control = fit_mouth_control(stage1.quantizer, motion_clips(stage1, o.data, o.train_split))
-        self.log(
-            f"mouth control: |d| {float(control.direction.norm()):.3f}, fit corr {control.corr:.3f}, "
-            f"mean opening {control.mean_gap:.3f}"
-        )
+        o, control = self.opts, self.control
         final_m = evaluate_predictor(self.model, self.dev) if self.dev else {}
         out = save_mouth_predictor(
             o.weights,

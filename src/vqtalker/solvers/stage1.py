@@ -184,14 +184,12 @@ class Stage1Trainer(Trainer):
         mouth_params = list(G.mouth.parameters()) if G.mouth is not None else []
         other = [p for n, p in G.named_parameters() if not n.startswith("mouth.")]
         groups = [{"params": other}] + (
-            [{"params": mouth_params, "lr": opts.lr * opts.mouth_lr_mult, "lr_scale": opts.mouth_lr_mult}]
+            [{"params": mouth_params, "lr": opts.lr * opts.mouth_lr_mult}]
             if mouth_params
             else []
         )
         self.g_opt = torch.optim.Adam(groups, lr=opts.lr, betas=opts.betas)
         self.d_opt = torch.optim.Adam(D.parameters(), lr=opts.d_lr, betas=opts.betas)
-        for g in self.d_opt.param_groups:
-            g["lr_scale"] = opts.d_lr / opts.lr
         self.models = {"generator": G, "discriminator": D}
         self.optimizers = {"generator": self.g_opt, "discriminator": self.d_opt}
         self.ema = self.add_ema("ema", G, opts.ema_decay, self._ema_decay)
@@ -228,6 +226,16 @@ class Stage1Trainer(Trainer):
             self.log(f"reset the warp head of renderer level {res} to the identity warp")
         # the EMA starts as the initialised model
         self.ema.module.load_state_dict(G.state_dict())
+
+    def set_lr(self, step: int) -> float:
+        """Constant learning rates: ``lr`` for G (× ``mouth_lr_mult`` for the mouth vector), ``d_lr`` for D
+        (set every step, so a resumed run follows the current flags)."""
+        opts = self.opts
+        for i, g in enumerate(self.g_opt.param_groups):
+            g["lr"] = opts.lr * (opts.mouth_lr_mult if i == 1 else 1.0)
+        for g in self.d_opt.param_groups:
+            g["lr"] = opts.d_lr
+        return opts.lr
 
     def after_resume(self) -> None:
         from vqtalker.training.loop import infinite_loader

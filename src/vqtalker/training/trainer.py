@@ -94,6 +94,8 @@ class StopFlag:
 
     def install(self) -> StopFlag:
         for sig in self.SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_IGN:  # e.g. SIGHUP under nohup: keep ignoring it
+                continue
             try:
                 self._old[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not in the main thread
@@ -243,11 +245,14 @@ class Trainer:
         self.ctx.barrier()
         seed_everything(opts.seed)  # identical initial weights on every rank
         self.setup()
+        if self.ctx.distributed:  # different dropout / augmentation draws per rank
+            seed_everything(opts.seed + 1000 * self.ctx.rank)
         start = self._resume()
         if start == 0 and self.resumed_from is None and opts.init:
             self.initialize(opts.init)
         self.step = self.start_step = start
         self.after_resume()
+        self._t_start = time.time()  # --max-minutes counts training time, not data preparation
         metrics = (
             MetricsLogger(self.out / "metrics.csv", resume_step=start if self.resumed_from else None)
             if self.ctx.is_main
@@ -271,7 +276,8 @@ class Trainer:
                 if not all(math.isfinite(float(v)) for v in vals.values()):
                     raise VQTalkerError(f"training diverged at step {step} ({vals})")
                 if opts.max_minutes > 0:  # every rank must take the same decision, or DDP hangs
-                    late = torch.tensor(float((time.time() - self._t_start) / 60 >= opts.max_minutes))
+                    late = torch.tensor(float((time.time() - self._t_start) / 60 >= opts.max_minutes),
+                                        device=self.device)
                     if bool(self.ctx.all_reduce_mean(late) > 0):
                         stop.stop = True
                 if self.ctx.is_main and (
