@@ -60,10 +60,10 @@ def _mouth_open(landmarks: np.ndarray, side: int) -> torch.Tensor:
     gap of :func:`vqtalker.face.lips.mouth_open`, the same measure as the lip metrics and the stage-2
     data)."""
     from vqtalker.face.landmarks import LIPS
-    from vqtalker.face.lips import MOUTH_OPEN_SCALE, mouth_open
+    from vqtalker.face.lips import mouth_opening
 
     lips = np.asarray(landmarks, dtype=np.float32)[LIPS, :2] / float(side)
-    return torch.tensor(float(mouth_open(lips)) * MOUTH_OPEN_SCALE, dtype=torch.float32)
+    return torch.tensor(float(mouth_opening(lips)), dtype=torch.float32)
 
 
 class _PreparedBase(Dataset):

@@ -103,21 +103,20 @@ def controls_from_video(path, n_frames: int | None = None) -> dict[str, np.ndarr
     """
     from vqtalker.errors import VQTalkerError
     from vqtalker.face.controls import compute_controls
-    from vqtalker.face.tracker import FaceTracker
+    from vqtalker.face.tracker import iter_landmarks
     from vqtalker.io.video import iter_frames, iter_frames_at_fps
 
     lms = []
     last = None
-    with FaceTracker() as tracker:
-        for _, _, frame in iter_frames_at_fps(iter_frames(path), FPS):
-            lm = tracker.track(frame)
-            if lm is None:
-                lm = last
-            if lm is not None:
-                lms.append(lm)
-                last = lm
-            if n_frames is not None and len(lms) >= n_frames:
-                break
+    frames = (frame for _, _, frame in iter_frames_at_fps(iter_frames(path), FPS))
+    for _, lm in iter_landmarks(frames):
+        if lm is None:
+            lm = last
+        if lm is not None:
+            lms.append(lm)
+            last = lm
+        if n_frames is not None and len(lms) >= n_frames:
+            break
     if not lms:
         raise VQTalkerError(f"no face found in the pose reference video {path}")
     c = compute_controls(np.stack(lms))
