@@ -57,7 +57,14 @@ def upsample(frames: np.ndarray, size: int) -> np.ndarray:
     return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_CUBIC) for f in frames])
 
 
-def bench_size(new, old, root: Path, size: int, max_clips: int, log) -> dict:
+def lips(ref: np.ndarray, out: np.ndarray) -> dict:
+    from vqtalker.face.lips import lip_metrics
+
+    m = lip_metrics(out, ref)
+    return {k: m.get(k) for k in ("mouth_open_corr", "mouth_open_range", "mouth_lmd")} if m else {}
+
+
+def bench_size(new, old, root: Path, size: int, max_clips: int, log, with_lips: bool = False) -> dict:
     from vqtalker.codec.reconstruct import reconstruct
 
     rows = {}
@@ -79,6 +86,9 @@ def bench_size(new, old, root: Path, size: int, max_clips: int, log) -> dict:
             "copy": measure(ref, np.repeat(ref[:1], len(ref), 0)),
             "new_seconds": r_new.seconds,
         }
+        if with_lips:
+            rows[cid]["lips_new"] = lips(ref, r_new.frames)
+            rows[cid]["lips_old"] = lips(ref, upsample(r_old.frames, size))
         n = rows[cid]
         log(
             f"{size} {cid}: new SSIM {n['new']['ssim']:.3f} / old {n['old']['ssim']:.3f} / copy "
@@ -126,6 +136,7 @@ def main(argv=None) -> int:
     p.add_argument("--clips", type=int, default=9)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None)
+    p.add_argument("--lips", action="store_true", help="also the lip-following metrics at 256 (face mesh)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     new = MotionTokenizer.from_pretrained(args.stage1, frozen=True)
@@ -146,7 +157,7 @@ def main(argv=None) -> int:
         f"render fps ({args.threads} threads): "
         + ", ".join(f"{k} {v:.1f}" for k, v in res["speed_fps"].items())
     )
-    res["256"] = bench_size(new, old, Path(args.data), 256, args.clips, log)
+    res["256"] = bench_size(new, old, Path(args.data), 256, args.clips, log, args.lips)
     if args.data512:
         res["512"] = bench_size(new, old, Path(args.data512), 512, args.clips, log)
     print(
@@ -155,6 +166,18 @@ def main(argv=None) -> int:
         f"{res['speed_fps']['old_128']:.1f} fps"
     )
     print(table(res["256"], 256))
+    if args.lips:
+        print(
+            "\n| dev clip | mouth-open corr new / old | range new / old | mouth LMD % new / old |\n"
+            "|---|---|---|---|"
+        )
+        for cid, r in res["256"].items():
+            a, b = r["lips_new"], r["lips_old"]
+            cells = [
+                f"{a.get(k, float('nan')):.2f} / {b.get(k, float('nan')):.2f}"
+                for k in ("mouth_open_corr", "mouth_open_range", "mouth_lmd")
+            ]
+            print(f"| {cid} | " + " | ".join(cells) + " |")
     if "512" in res:
         print(table(res["512"], 512))
     if args.json:
