@@ -15,6 +15,8 @@ MEL_HZ = 100
 
 #: weights shipped in the package (trained here, fp16 safetensors, each with a model card)
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_STAGE1 = DEFAULT_WEIGHTS_DIR / "stage1" / "lite-128.safetensors"
+DEFAULT_STAGE1 = DEFAULT_WEIGHTS_DIR / "stage1" / "lite-128-fullres.safetensors"
+#: the previous default (the same tokens, the 128-px renderer alone); still loadable with --stage1
+PREVIOUS_STAGE1 = DEFAULT_WEIGHTS_DIR / "stage1" / "lite-128.safetensors"
 DEFAULT_STAGE2 = DEFAULT_WEIGHTS_DIR / "stage2" / "lite.safetensors"
 DEFAULT_MOUTH = DEFAULT_WEIGHTS_DIR / "stage2" / "mouth.safetensors"
