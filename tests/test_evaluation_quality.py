@@ -262,3 +262,23 @@ def test_ffmpeg_psnr_y_known_value_on_grey():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # refused up front, not after a failed ffmpeg run
         assert q.ffmpeg_ssim_psnr(ref[:, :7], dis[:, :7]) is None  # below MIN_FFMPEG_SSIM_SIDE
+
+
+def test_numpy_ssim_psnr_agree_with_the_torch_twins():
+    """`evaluation.metrics` (torch, batched: training validation, reconstruction report) and `ssim_psnr`
+    (numpy, uint8 videos) implement one definition: they must agree."""
+    import torch
+
+    from vqtalker.evaluation import metrics
+
+    rng = np.random.default_rng(3)
+    noise = (rng.random((3, 40, 48, 3)) * 255).astype(np.uint8)
+    ref = np.stack([cv2.GaussianBlur(f, (5, 5), 1.2) for f in noise])
+    dis = np.clip(ref.astype(int) + rng.integers(-20, 20, ref.shape), 0, 255).astype(np.uint8)
+
+    def t(a):
+        return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+    got = q.ssim_psnr(ref, dis)
+    assert float(metrics.ssim(t(dis), t(ref)).mean()) == pytest.approx(got["ssim"], abs=1e-5)
+    assert float(metrics.psnr(t(dis), t(ref)).mean()) == pytest.approx(got["psnr"], abs=1e-3)

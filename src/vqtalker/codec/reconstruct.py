@@ -98,10 +98,7 @@ def reconstruct(
 
         levels, mouth, found = mouth_side_info(np.asarray(crops))
         side_bits = float(MOUTH_SIDE_BITS)
-    x = to_model_frames(crops, tokenizer.size)
-    state = tokenizer.encode_source(crops[0] if tokenizer.has_fullres else x[:1])
-    idx = tokenizer.tokenize(x, state)
-    out = tokenizer.render(state, tokenizer.detokenize(idx, n_layers), mouth, size=size)
+    out, idx = tokenizer.reconstruct(crops, n_layers, mouth, size=size)
     seconds = time.time() - t0
     k = n_layers or r
     return Reconstruction(

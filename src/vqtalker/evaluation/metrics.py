@@ -1,7 +1,10 @@
 """Image-quality metrics in plain torch (no torchvision): PSNR and SSIM.
 
 Inputs are images ``[B, C, H, W]`` in ``[-1, 1]`` (the project's convention) unless ``data_range`` says
-otherwise; both functions return one value per image ``[B]``.
+otherwise; both functions return one value per image ``[B]``. They are the batched, differentiable-friendly
+twins of :func:`vqtalker.evaluation.quality.ssim_psnr` (uint8 videos, numpy/OpenCV; same definition), used
+by training validation and the reconstruction report; ``tests/test_evaluation_quality.py`` checks that the
+two agree.
 """
 
 from __future__ import annotations

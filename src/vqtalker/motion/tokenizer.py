@@ -258,15 +258,17 @@ class MotionTokenizer(torch.nn.Module):
 
     @torch.no_grad()
     def reconstruct(
-        self, frames, n_layers: int | None = None, mouth=None
+        self, frames, n_layers: int | None = None, mouth=None, size: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokenize every frame against the first and render from the first frame + tokens alone (+ the
-        mouth-channel side information ``mouth [T]`` = ``o_t − o_0``, see :func:`mouth_side_info`).
-        Returns ``(frames_hat [T, 3, S, S], tokens int16 [T, 4, 12])``."""
+        mouth-channel side information ``mouth [T]`` = ``o_t − o_0``, see
+        :func:`vqtalker.codec.sideinfo.mouth_side_info`) at ``size`` (see :meth:`render`; a model with the
+        full-resolution head warps frame 0 at the size ``frames`` are given in).
+        Returns ``(frames_hat [T, 3, H, H], tokens int16 [T, 4, 12])``."""
         x = self._prep(frames)
-        state = self.generator.encode_source(x[:1])
+        state = self.encode_source(frames[0] if self.has_fullres else x[:1])
         idx = self.tokenize(x, state)
-        return self.render(state, self.detokenize(idx, n_layers), mouth), idx
+        return self.render(state, self.detokenize(idx, n_layers), mouth, size=size), idx
 
 
 def _side(image) -> int:

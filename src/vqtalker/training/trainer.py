@@ -13,7 +13,8 @@ nccl on GPU, :mod:`vqtalker.training.distributed`); auto-resume from the newest 
 (or ``--resume PATH`` / ``none``) with the solver's extra state (:meth:`Trainer.state` /
 :meth:`Trainer.load_state`); atomic, pickle-free checkpoints every ``ckpt_every`` steps keeping the newest
 ``keep``; exponential moving averages registered with :meth:`Trainer.add_ema`; the learning-rate schedule
-(:func:`lr_at`, every optimiser's param groups scaled by their ``lr_scale``); a clean stop after the current
+(:func:`lr_at`, applied to every optimiser's param groups; a solver with other rates overrides
+:meth:`Trainer.set_lr`); a clean stop after the current
 step on SIGTERM / SIGINT / SIGHUP or after ``max_minutes`` (all ranks agree), always with a checkpoint;
 ``metrics.csv`` (long format, resume-safe) and its PNG curves; a summary ``run.json``.
 """
@@ -201,7 +202,7 @@ class Trainer:
         lr = lr_at(step, self.opts)
         for opt in self.optimizers.values():
             for g in opt.param_groups:
-                g["lr"] = lr * g.get("lr_scale", 1.0)
+                g["lr"] = lr
         return lr
 
     # -- checkpoints ----------------------------------------------------------------------------------------
