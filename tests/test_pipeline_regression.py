@@ -34,7 +34,7 @@ def _pipeline(tmp_path):
     stage2 = build_model(make_config("tiny", speech_vocab=1024, face_dim=128))
     predictor = MouthPredictor(MouthPredictorConfig(channels=8)).eval()
     guidance = MouthGuidance(predictor, MouthControl(torch.randn(120) * 0.1, mean_gap=0.3), gain=2.0,
-                             channel_gain=3.0)
+                             channel_gain=3.0, silence=False)  # the voice-activity gate: test_mouth_pathway
     return TalkingHeadPipeline(MotionTokenizer(g, frozen=True), stage2, "hash", mouth=guidance)
 
 

@@ -346,6 +346,7 @@ class TalkingHeadPipeline:
         gaze: np.ndarray | None = None,
         blink: np.ndarray | None = None,
         pose_from: str | os.PathLike | None = None,
+        phonemes=None,
         **options,
     ) -> TalkingHeadOutput:
         """Animate ``image`` with ``audio`` (path, or waveform at ``sample_rate``). See the module docstring.
@@ -353,11 +354,14 @@ class TalkingHeadPipeline:
         ``config``: a :class:`GenerationConfig` (default: the pipeline's); ``options`` override single
         fields of it (``seed=3, temperature=0.8``). ``pose [T', 3]`` deg / ``gaze [T', 2]`` /
         ``blink [T', 2]``
-        override single tracks (fitted to T); ``pose_from`` takes all three from a video's face.
-        All frames are returned in memory; :meth:`animate_to_file` streams them to disk instead.
+        override single tracks (fitted to T); ``pose_from`` takes all three from a video's face;
+        ``phonemes``: espeak-ng phoneme timings of the speech (:func:`vqtalker.tts.synthesize`; the text path
+        of the mouth). All frames are returned in memory; :meth:`animate_to_file` streams them to disk
+        instead.
         """
         cfg = (config or self.config).replace(**options)
-        out, state, paster = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from)
+        out, state, paster = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from,
+                                            phonemes)
         out.frames = np.stack(list(self._frames(out, state, paster)))
         return out
 
@@ -380,6 +384,7 @@ class TalkingHeadPipeline:
         gaze: np.ndarray | None = None,
         blink: np.ndarray | None = None,
         pose_from: str | os.PathLike | None = None,
+        phonemes=None,
         **options,
     ) -> TalkingHeadOutput:
         """Like ``__call__`` but render straight into an mp4 at ``path`` (H.264 + AAC, 25 fps, tagged as
@@ -388,7 +393,8 @@ class TalkingHeadPipeline:
         from vqtalker.io.video import write_video
 
         cfg = (config or self.config).replace(**options)
-        out, state, paster = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from)
+        out, state, paster = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from,
+                                            phonemes)
         write_video(
             path, self._frames(out, state, paster), fps=out.fps, audio=out.audio, sample_rate=out.sample_rate
         )
@@ -429,7 +435,8 @@ class TalkingHeadPipeline:
             paster = Paster(img, box, size, max_side=int(cfg.max_side))
         return face, box, paster
 
-    def _generate(self, image, audio, sample_rate, cfg: GenerationConfig, pose, gaze, blink, pose_from):
+    def _generate(self, image, audio, sample_rate, cfg: GenerationConfig, pose, gaze, blink, pose_from,
+                  phonemes=None):
         """Everything but rendering → (output with ``frames=None``, stage-1 source state, paster or None)."""
         from vqtalker.face.lips import image_mouth_opening
         from vqtalker.generate.controls import controls_from_video, fit_length, neutral_controls
@@ -449,9 +456,9 @@ class TalkingHeadPipeline:
                 ctrl[name] = fit_length(np.asarray(val, np.float32).reshape(-1, ctrl[name].shape[1]), t)
         state = self.stage1.encode_source(face)
         channel = self.stage1.has_mouth_channel
-        opening = ref = None
+        opening = ref = params = None
         if self.mouth.wants_opening(channel, cfg.mouth_gain, cfg.mouth_channel_gain):
-            opening = self.mouth.predict(wave, t)
+            opening, params = self.mouth.track(wave, t, phonemes)
             ref = image_mouth_opening(face)
         res = generate_motion(
             self.stage2,
@@ -467,7 +474,8 @@ class TalkingHeadPipeline:
             top_k=cfg.top_k,
             generator=torch.Generator().manual_seed(int(cfg.seed)),
         )
-        guided = self.mouth.apply(res.motion, opening, ref, channel, cfg.mouth_gain, cfg.mouth_channel_gain)
+        guided = self.mouth.apply(res.motion, opening, ref, channel, cfg.mouth_gain, cfg.mouth_channel_gain,
+                                  params)
         n_samples = t * SAMPLE_RATE // FPS
         wave = wave[:n_samples] if wave.size >= n_samples else np.pad(wave, (0, n_samples - wave.size))
         out = TalkingHeadOutput(

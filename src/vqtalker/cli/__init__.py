@@ -26,6 +26,7 @@ VERB_MODULES = (
     "vqtalker.cli.train",
     "vqtalker.cli.reconstruct",
     "vqtalker.cli.animate",
+    "vqtalker.cli.say",
     "vqtalker.cli.eval",
 )
 

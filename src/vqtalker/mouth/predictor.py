@@ -7,9 +7,10 @@ network that sees only ±0.3 s of log-mel, no identity and no pose generalises b
 Its prediction drives the stage-1 motion along :class:`vqtalker.mouth.control.MouthControl` and the
 stage-1 mouth channel, through :class:`vqtalker.mouth.guidance.MouthGuidance`.
 
-Shapes and rates: waveform 16 kHz → log-mel ``[F, 128]`` at 100 fps (:class:`vqtalker.speech.mel.LogMel`,
-normalised per utterance) → ``[T]`` openings at 25 fps (``T = F // 4``), in units of 20 × inner-lip gap as a
-fraction of the face-crop side (≈ 0 closed … 1 wide open).
+Shapes and rates: waveform 16 kHz → speech features (:mod:`vqtalker.mouth.features`: the wave-1 log-mel
+``[4T, 128]`` at 100 fps, or phoneme posteriors / log-mel / voice activity at 50 fps) → ``[T, n_outputs]`` at
+25 fps: the mouth opening in units of 20 × inner-lip gap as a fraction of the face-crop side (≈ 0 closed … 1
+wide open), then optional blendshape mouth parameters in ``[0, 1]``.
 
 The weights file (safetensors, ``format = "vqtalker-mouth"``) also carries the :class:`MouthControl` of the
 stage-1 model it was fitted for (metadata ``mouth_control``) and the default ``gain``.
@@ -35,65 +36,89 @@ TRAIN_HINT = "train one with `vqtalker train mouth --stage1 S1 --data DATASET --
 
 @dataclass
 class MouthPredictorConfig:
-    n_mels: int = 128
+    """``features``: input spec of :mod:`vqtalker.mouth.features` (``"mel100"``: the wave-1 log-mel at 100
+    fps; e.g. ``"mel+phonemes+vad"`` at 50 fps); ``outputs``: the predicted tracks, ``"opening"`` first (20 ×
+    inner-lip gap / crop side), then mouth parameters of :data:`vqtalker.face.blendshapes.MOUTH_PARAMS`."""
+
+    n_mels: int = 128  # input width of the legacy "mel100" features (ignored otherwise)
     channels: int = 64
     dilations: tuple[int, ...] = (1, 2, 4)  # residual blocks at 25 fps (kernel 3): context ±(1+2+4+1) frames
     dropout: float = 0.2
+    features: str = "mel100"
+    outputs: tuple[str, ...] = ("opening",)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["dilations"] = list(self.dilations)
+        d["outputs"] = list(self.outputs)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> MouthPredictorConfig:
         d = dict(d)
         d["dilations"] = tuple(d.get("dilations", (1, 2, 4)))
+        d["outputs"] = tuple(d.get("outputs", ("opening",)))
         return cls(**d)
+
+    @property
+    def in_dim(self) -> int:
+        from vqtalker.mouth.features import LEGACY, feature_dim
+
+        return self.n_mels if self.features == LEGACY else feature_dim(self.features)
+
+    @property
+    def rows_per_frame(self) -> int:
+        from vqtalker.mouth.features import rows_per_frame
+
+        return rows_per_frame(self.features)
 
 
 class MouthPredictor(nn.Module):
-    """log-mel ``[B, 4T, n_mels]`` (100 fps) → mouth opening ``[B, T]`` (25 fps; see module docstring)."""
+    """speech features ``[B, R·T, D]`` (R rows per video frame, see :mod:`vqtalker.mouth.features`) →
+    tracks ``[B, T, n_outputs]`` at 25 fps (``outputs[0]`` is the mouth opening; see module docstring)."""
 
     def __init__(self, cfg: MouthPredictorConfig = MouthPredictorConfig()):
         super().__init__()
         self.cfg = cfg
         c = cfg.channels
-        self.front = nn.Sequential(
-            nn.Conv1d(cfg.n_mels, c, 5, padding=2),
-            nn.GELU(),
-            nn.Conv1d(c, c, 5, stride=2, padding=2),  # 50 fps
-            nn.GELU(),
-            nn.Conv1d(c, c, 5, stride=2, padding=2),  # 25 fps
-            nn.GELU(),
-        )
+        layers: list[nn.Module] = [nn.Conv1d(cfg.in_dim, c, 5, padding=2), nn.GELU()]
+        for _ in range(cfg.rows_per_frame.bit_length() - 1):  # 100 → 25 fps: two stride-2 convs; 50 → 25: one
+            layers += [nn.Conv1d(c, c, 5, stride=2, padding=2), nn.GELU()]
+        self.front = nn.Sequential(*layers)
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Dropout(cfg.dropout), nn.Conv1d(c, c, 3, padding=d, dilation=d), nn.GELU())
             for d in cfg.dilations
         )
-        self.out = nn.Conv1d(c, 1, 1)
+        self.out = nn.Conv1d(c, len(cfg.outputs), 1)
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        t = mel.shape[1] // MEL_PER_FRAME
-        x = self.front(mel[:, : t * MEL_PER_FRAME].transpose(1, 2).float())  # [B, C, T]
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        r = self.cfg.rows_per_frame
+        t = feats.shape[1] // r
+        x = self.front(feats[:, : t * r].transpose(1, 2).float())  # [B, C, T]
         for blk in self.blocks:
             x = x + blk(x)
-        return self.out(x)[:, 0, :t]
+        return self.out(x)[..., :t].transpose(1, 2)
+
+    def features(self, wave16k, num_frames: int) -> torch.Tensor:
+        """16 kHz mono ``[N]`` → this model's input ``[R · num_frames, D]``."""
+        from vqtalker.mouth.features import speech_features
+
+        return speech_features(np.asarray(wave16k, np.float32), self.cfg.features, num_frames)
 
     @torch.no_grad()
-    def predict(self, wave16k: np.ndarray | torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
-        """Mono 16 kHz waveform ``[N]`` → openings ``[T]`` (``T = N // 640``, or ``num_frames``: cut or
-        padded with the last value)."""
+    def predict_all(self, wave16k: np.ndarray | torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
+        """Mono 16 kHz waveform ``[N]`` → all tracks ``[T, n_outputs]`` (``T = N // 640`` or
+        ``num_frames``)."""
         self.eval()
-        mel = log_mel(wave16k)
-        y = self(mel[None])[0].cpu() if mel.shape[0] >= MEL_PER_FRAME else torch.zeros(0)
-        if num_frames is not None:
-            if y.shape[0] >= num_frames:
-                y = y[:num_frames]
-            else:
-                pad = y[-1:] if y.numel() else torch.zeros(1)
-                y = torch.cat([y, pad.expand(num_frames - y.shape[0])])
-        return y
+        w = np.asarray(wave16k, dtype=np.float32)
+        t = len(w) // (MEL_PER_FRAME * 160) if num_frames is None else int(num_frames)
+        if t <= 0:
+            return torch.zeros(0, len(self.cfg.outputs))
+        return self(self.features(w, t)[None])[0].cpu()
+
+    def predict(self, wave16k: np.ndarray | torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
+        """Mono 16 kHz waveform ``[N]`` → openings ``[T]`` (``T = N // 640``, or ``num_frames``)."""
+        return self.predict_all(wave16k, num_frames)[:, 0]
 
 
 _MEL = None

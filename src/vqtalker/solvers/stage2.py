@@ -279,16 +279,11 @@ class Stage2Trainer(Trainer):
             return {}
         metrics = token_metrics(self.model, self.stage1, self.dev_batches)
         if self.opts.eval_render > 0:
-            metrics.update(
-                lipsync_metrics(
-                    self.model,
-                    self.stage1,
-                    self.opts.data,
-                    self.dev_clips,
-                    self.opts.eval_render,
-                    log=self.log,
-                )
+            lip = lipsync_metrics(
+                self.model, self.stage1, self.opts.data, self.dev_clips, self.opts.eval_render, log=self.log
             )
+            lip.pop("per_clip", None)  # the metrics CSV holds numbers
+            metrics.update(lip)
         return metrics
 
     def export(self, step: int, final: bool) -> None:
