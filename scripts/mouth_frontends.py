@@ -97,8 +97,9 @@ def main() -> int:
         row = [np.mean([r["per_clip"][c] for r in results[s]]) for s in results]
         print(f"| {c} | {langs.get(c, '')} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+        from vqtalker.utils import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(results, indent=1).encode())
     return 0
 
 

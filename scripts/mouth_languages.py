@@ -110,8 +110,9 @@ def main() -> int:
     cha = np.nanmean([r["chance"] for r in rows.values()])
     print(f"| **mean ({len(rows)} languages)** | | **{mean:.3f}** | **{clo:.2f}** ({cha:.2f}) |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        from vqtalker.utils import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(rows, indent=1).encode())
     return 0
 
 

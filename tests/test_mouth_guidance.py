@@ -172,20 +172,17 @@ def test_generate_motion_adds_the_guidance():
         guidance.apply(plain.motion, opening, 0.1, False, gain=float("nan"))
 
 
-def test_pipeline_and_cli_use_a_mouth_file(tmp_path, capsys):
-    import soundfile as sf
-
-    from vqtalker.cli import main
+def install_tiny_weights(tmp_path, predictor, control, **meta):
+    """Write a tiny stage 1 / stage 2 / mouth file into ``tmp_path`` (a weights directory for the CLI)."""
     from vqtalker.generate.checkpoint import save_stage2
     from vqtalker.generate.config import make_config
     from vqtalker.generate.model import build_model
     from vqtalker.motion.config import get_config
     from vqtalker.motion.model import build_generator
-    from vqtalker.motion.weights import save_generator as export_generator
-    from vqtalker.pipeline import TalkingHeadPipeline
+    from vqtalker.motion.weights import save_generator
 
     torch.manual_seed(0)
-    export_generator(
+    save_generator(
         build_generator(get_config("tiny-32")), tmp_path / "stage1.safetensors", dtype=torch.float32
     )
     save_stage2(
@@ -193,10 +190,18 @@ def test_pipeline_and_cli_use_a_mouth_file(tmp_path, capsys):
         build_model(make_config("tiny", speech_vocab=1024, face_dim=128)),
         speech_tokenizer="hash",
     )
-    control = MouthControl(torch.randn(120), mean_gap=0.5)
-    save_mouth_predictor(
-        tmp_path / "mouth.safetensors", MouthPredictor(MouthPredictorConfig(channels=8)), control, gain=1.0
-    )
+    save_mouth_predictor(tmp_path / "mouth.safetensors", predictor, control, gain=1.0, **meta)
+
+
+def test_pipeline_and_cli_use_a_mouth_file(tmp_path, capsys):
+    import soundfile as sf
+
+    from vqtalker.cli import main
+    from vqtalker.pipeline import TalkingHeadPipeline
+
+    torch.manual_seed(0)
+    install_tiny_weights(tmp_path, MouthPredictor(MouthPredictorConfig(channels=8)),
+                         MouthControl(torch.randn(120), mean_gap=0.5))
     import cv2
 
     cv2.imwrite(

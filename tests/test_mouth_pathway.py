@@ -220,32 +220,16 @@ def test_blendshape_mouth_params_of_a_face():
 
 def test_say_cli_drives_the_mouth_from_espeak_timings(tmp_path, capsys, monkeypatch):
     import cv2
+    from test_mouth_guidance import install_tiny_weights
 
     from vqtalker.cli import main
-    from vqtalker.generate.checkpoint import save_stage2
-    from vqtalker.generate.config import make_config
-    from vqtalker.generate.model import build_model
-    from vqtalker.motion.config import get_config
-    from vqtalker.motion.model import build_generator
-    from vqtalker.motion.weights import save_generator
     from vqtalker.mouth.control import MouthControl
-    from vqtalker.mouth.predictor import save_mouth_predictor
     from vqtalker.pipeline import TalkingHeadPipeline
 
-    torch.manual_seed(0)
-    save_generator(
-        build_generator(get_config("tiny-32")), tmp_path / "stage1.safetensors", dtype=torch.float32
-    )
-    save_stage2(
-        tmp_path / "stage2.safetensors",
-        build_model(make_config("tiny", speech_vocab=1024, face_dim=128)),
-        speech_tokenizer="hash",
-    )
-    save_mouth_predictor(
-        tmp_path / "mouth.safetensors",
+    install_tiny_weights(
+        tmp_path,
         _constant_predictor(0.4),
         MouthControl(torch.randn(120), mean_gap=0.3),
-        gain=1.0,
         text_calibration='{"rest": 0.0, "open": 1.0}',
     )
     cv2.imwrite(

@@ -22,16 +22,19 @@ from __future__ import annotations
 import sys
 
 
-def register(sub) -> None:
+def portrait_parser(sub, name: str, help_: str, doc: str):
+    """A verb parser with ``--image`` (shared by ``animate`` and ``say``)."""
     p = sub.add_parser(
-        "animate",
-        help="animate a portrait with speech (audio-driven talking head)",
-        description=__doc__,
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+        name, help=help_, description=doc, formatter_class=__import__("argparse").RawDescriptionHelpFormatter
     )
     p.add_argument(
         "--image", required=True, help="portrait image (jpg/png/...), any size; the face is cropped"
     )
+    return p
+
+
+def register(sub) -> None:
+    p = portrait_parser(sub, "animate", "animate a portrait with speech (audio-driven talking head)", __doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--audio", help="speech file (wav/mp3/flac/m4a/... or a video's audio), any language")
     src.add_argument("--text", help="text to speak with the bundled espeak-ng TTS (needs --lang)")

@@ -15,17 +15,9 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from vqtalker.cli.animate import add_arguments, run
+    from vqtalker.cli.animate import add_arguments, portrait_parser, run
 
-    p = sub.add_parser(
-        "say",
-        help="animate a portrait speaking a text in any espeak-ng language",
-        description=__doc__,
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--image", required=True, help="portrait image (jpg/png/...), any size; the face is cropped"
-    )
+    p = portrait_parser(sub, "say", "animate a portrait speaking a text in any espeak-ng language", __doc__)
     p.add_argument("--text", required=True, help="what to say")
     p.add_argument(
         "--lang", required=True, help="language code, e.g. en, sw, ja (vqtalker tts --list-languages)"
