@@ -70,9 +70,9 @@ def run_talking(args) -> int:
     print(f"loaded the packaged models in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     for lang, text in lines:
         t1 = time.perf_counter()
-        wave, sr, _ = synthesize(text, lang)
+        wave, sr, phonemes = synthesize(text, lang)
         path = out_dir / f"demo_{lang}.mp4"
-        res = pipe.animate_to_file(path, str(image), wave, sample_rate=sr, seed=args.seed)
+        res = pipe.animate_to_file(path, str(image), wave, sample_rate=sr, seed=args.seed, phonemes=phonemes)
         took = time.perf_counter() - t1
         n = res.motion.shape[0]
         guided = "on" if res.mouth is not None else "off"
