@@ -319,3 +319,14 @@ def test_loading_the_vad_keeps_the_thread_count():
         assert "silero_vad" not in sys.modules
     finally:
         torch.set_num_threads(n)
+
+
+def test_lipsync_silence_ratio_and_jitter_helpers():
+    from vqtalker.evaluation.lipsync import _jitter, _silence_ratio
+
+    speaking = np.array([True] * 10 + [False] * 10)
+    o = np.r_[np.full(10, 0.5), np.full(10, 0.05)]
+    assert _silence_ratio(o, speaking) == pytest.approx(0.1)
+    assert np.isnan(_silence_ratio(o, np.ones(20, bool)))  # no pause: unavailable, not 0
+    assert _jitter(np.linspace(0, 1, 20)) == pytest.approx(0.0, abs=1e-12)  # a ramp is smooth
+    assert _jitter(np.tile([0.0, 1.0], 10)) == pytest.approx(2.0) and _jitter(np.zeros(2)) == 0.0

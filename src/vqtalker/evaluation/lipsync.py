@@ -10,7 +10,9 @@ the correlation of the mouth opening over time (``mouth_open_corr``), the amplit
 (``mouth_open_range``) and, when an opening track was predicted, its correlation with the real one
 (``mouth_pred_corr``), and the silence behaviour: the rendered opening during the clip's pauses (Silero voice
 activity on its audio) as a fraction of the opening during speech (``silence_ratio``; NaN for a clip with
-fewer than 5 pause frames; ``silence_ratio_real``: the same on the real video). Per language
+fewer than 5 pause frames; ``silence_ratio_real``: the same on the real video), the temporal jitter of the
+rendered opening (``mouth_jitter``: mean |second difference| per frame, 20 × gap units; ``mouth_jitter_real``
+on the real video). Per language
 (``corr@<language>``) and per clip (``per_clip``: a list of dicts) too. A clip whose renders show a face in
 fewer than half the frames is skipped; no clip → ``{}`` (unavailable, not zero).
 """
@@ -127,10 +129,21 @@ def lipsync_metrics(
                 sil_real,
             )
         )
-        records.append({"id": c.id, "language": index[c.id].get("language", ""), "mouth_open_corr":
-                        m["mouth_open_corr"], "mouth_open_range": m["mouth_open_range"], "mouth_lmd":
-                        m["mouth_lmd"], "mouth_pred_corr": pred_corr, "silence_ratio": sil,
-                        "silence_ratio_real": sil_real})
+        jit, jit_real = _jitter(mouth_opening(gen)), _jitter(mouth_opening(real))
+        records.append(
+            {
+                "id": c.id,
+                "mouth_jitter": jit,
+                "mouth_jitter_real": jit_real,
+                "language": index[c.id].get("language", ""),
+                "mouth_open_corr": m["mouth_open_corr"],
+                "mouth_open_range": m["mouth_open_range"],
+                "mouth_lmd": m["mouth_lmd"],
+                "mouth_pred_corr": pred_corr,
+                "silence_ratio": sil,
+                "silence_ratio_real": sil_real,
+            }
+        )
         log(
             f"lipsync {c.id}: mouth LMD {m['mouth_lmd']:.3f}% (static first frame {d_static:.3f}%), "
             f"mouth-open corr {m['mouth_open_corr']:.3f}, range {m['mouth_open_range']:.2f}, "
@@ -148,6 +161,8 @@ def lipsync_metrics(
         **{f"corr@{k}": float(np.nanmean(v)) for k, v in sorted(by_lang.items())},
         "silence_ratio": finite(6),
         "silence_ratio_real": finite(7),
+        "mouth_jitter": float(np.mean([r["mouth_jitter"] for r in records])),
+        "mouth_jitter_real": float(np.mean([r["mouth_jitter_real"] for r in records])),
         "per_clip": records,
         "mouth_lmd": float(arr[:, 0].mean()),
         "mouth_lmd_static": float(arr[:, 1].mean()),
@@ -156,6 +171,12 @@ def lipsync_metrics(
         "mouth_open_range": float(np.nanmean(arr[:, 4])),
         **({"mouth_pred_corr": float(np.nanmean(arr[:, 5]))} if np.isfinite(arr[:, 5]).any() else {}),
     }
+
+
+def _jitter(opening: np.ndarray) -> float:
+    """Mean absolute second difference of an opening track (0 for fewer than 3 frames)."""
+    o = np.asarray(opening, np.float64)
+    return float(np.abs(np.diff(o, 2)).mean()) if o.size >= 3 else 0.0
 
 
 def _silence_ratio(opening: np.ndarray, speaking: np.ndarray) -> float:
