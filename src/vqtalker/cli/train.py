@@ -321,7 +321,9 @@ def _mouth_args(p) -> None:
     p.add_argument("--window", type=int, default=d.window, help="training crop in frames (25 fps)")
     p.add_argument("--channels", type=int, default=d.channels)
     p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--corr-weight", type=float, default=0.0, help="weight of the 1 - correlation loss term")
+    p.add_argument(
+        "--corr-weight", type=float, default=d.corr_weight, help="weight of the 1 - correlation loss term"
+    )
     p.add_argument(
         "--features",
         default=d.features,

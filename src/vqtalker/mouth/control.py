@@ -103,13 +103,16 @@ def fit_mouth_control(quantizer, clips: Sequence, param_names: Sequence[str] = (
     mean_gap = float(torch.cat([mouth_opening(c.mouth.float()) for c in clips]).mean())
     control = MouthControl(direction.float(), mean_gap, corr)
     if param_names:
-        control.param_names = tuple(param_names)
-        control.param_directions = _joint_directions(xs, ys, [c.params for c in clips])
+        dirs = _joint_directions(xs, ys, [c.params for c in clips])
+        if dirs is not None:  # None: too few frames with a measured face for the joint fit
+            control.param_names, control.param_directions = tuple(param_names), dirs
     return control
 
 
-def _joint_directions(xs, ys, params) -> torch.Tensor:
-    """Coefficients ``[K, M]`` of the parameters in the least-squares fit ``Δ̂ ≈ [y, p] B + c``."""
+def _joint_directions(xs, ys, params) -> torch.Tensor | None:
+    """Coefficients ``[K, M]`` of the parameters in the least-squares fit ``Δ̂ ≈ [y, p] B + c``
+    (pseudo-inverse: a parameter that never moves gets a zero direction); None with fewer than ``2 (K + 1)``
+    usable frames."""
     rows_x, rows_z = [], []
     for x, y, p in zip(xs, ys, params):
         p = torch.as_tensor(np.asarray(p, np.float32))[: len(y)]
@@ -119,9 +122,11 @@ def _joint_directions(xs, ys, params) -> torch.Tensor:
         rows_x.append(x[:n][ok])
         rows_z.append(z[ok])
     x, z = torch.cat(rows_x).double(), torch.cat(rows_z).double()
+    if len(z) < 2 * z.shape[1]:
+        return None
     x, z = x - x.mean(0), z - z.mean(0)
-    gram = z.T @ z + 1e-6 * torch.eye(z.shape[1], dtype=z.dtype) * z.pow(2).sum() / max(len(z), 1)
-    b = torch.linalg.solve(gram, z.T @ x)  # [1 + K, M]
+    gram = z.T @ z + 1e-6 * torch.eye(z.shape[1], dtype=z.dtype) * z.pow(2).sum() / len(z)
+    b = torch.linalg.pinv(gram) @ (z.T @ x)  # [1 + K, M]
     return b[1:].float()
 
 

@@ -153,13 +153,20 @@ def evaluate_predictor(model: MouthPredictor, examples, by_language: bool = Fals
             langs.append(ex.language)
     if not l1:
         return {"corr": float("nan"), "l1": float("nan")}
-    res = {"corr": float(np.nanmean(per["opening"])), "l1": float(np.mean(l1))}
+    res = {"corr": _finite_mean(per["opening"]), "l1": float(np.mean(l1))}
     for n in model.cfg.outputs[1:]:
-        res[f"corr_{n}"] = float(np.nanmean(per[n]))
+        res[f"corr_{n}"] = _finite_mean(per[n])
     if by_language:
         for lang in sorted(set(langs)):
-            res[f"corr@{lang}"] = float(np.nanmean([c for c, la in zip(per["opening"], langs) if la == lang]))
+            res[f"corr@{lang}"] = _finite_mean([c for c, la in zip(per["opening"], langs) if la == lang])
     return res
+
+
+def _finite_mean(values) -> float:
+    """Mean of the finite values (NaN, without a warning, when there is none)."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
 
 
 def predictor_step(

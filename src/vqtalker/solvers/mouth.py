@@ -38,12 +38,12 @@ class MouthOptions(TrainerOptions):
     ckpt_every: int = 500
     channels: int = 64
     dropout: float = 0.2
-    corr_weight: float = 0.0
+    corr_weight: float = 0.5
     #: speech input of the predictor (:mod:`vqtalker.mouth.features`) and its extra outputs: blendshape mouth
     #: parameters (names of :data:`vqtalker.face.blendshapes.MOUTH_PARAMS`, comma-separated; "" = the
     #: opening only)
-    features: str = "mel+phonemes+vad"
-    params: str = ""
+    features: str = "mel+logphonemes"
+    params: str = "all"
     param_weight: float = 1.0
     noise: float = 0.1
     dilations: str = "1,2,4,8"
