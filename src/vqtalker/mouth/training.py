@@ -293,8 +293,8 @@ def motion_clips(stage1, data_root, split, cache_dir=None, param_names=()):
 
 
 def text_calibration(examples):
-    """:class:`~vqtalker.mouth.visemes.TextCalibration` of the real openings of ``examples`` (speech frames
-    by voice activity when the features carry it, else all frames)."""
+    """:class:`~vqtalker.mouth.visemes.TextCalibration` of the real openings of ``examples`` (all frames:
+    rest = 5th, /a/ = 90th percentile)."""
     from vqtalker.mouth.visemes import TextCalibration
 
     ys = torch.cat([ex.target[:, 0] for ex in as_examples(examples)]).numpy()

@@ -28,7 +28,7 @@ class MouthOptions(TrainerOptions):
     stage1: str = ""
     data: str = ""
     weights: str = "mouth.safetensors"
-    steps: int = 1500
+    steps: int = 2000
     batch_size: int = 16
     window: int = 64
     lr: float = 2e-3
