@@ -25,6 +25,7 @@ VERB_MODULES = (
     "vqtalker.cli.tts",
     "vqtalker.cli.train",
     "vqtalker.cli.reconstruct",
+    "vqtalker.cli.codec",
     "vqtalker.cli.animate",
     "vqtalker.cli.say",
     "vqtalker.cli.eval",

@@ -42,3 +42,42 @@ def mouth_side_info(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     levels = np.clip(np.round(o / MOUTH_SIDE_STEP), 0, top).astype(np.int64)
     q = levels.astype(np.float32) * MOUTH_SIDE_STEP
     return levels, (q - q[0]).astype(np.float32), float(found.mean())
+
+
+class MouthMeter:
+    """Streaming form of :func:`mouth_side_info`: measure the 5-bit mouth level of face crops packet by
+    packet with one face-mesh tracker for the whole stream (uint8 ``[n, S, S, 3]`` → ``int [n]``); frames
+    without a face repeat the last level (0 before the first face)."""
+
+    def __init__(self, min_side: int = 256):
+        from vqtalker.face.tracker import FaceTracker
+
+        self.min_side = int(min_side)
+        self._tracker = FaceTracker(max_side=960)
+        self._last = None
+        self.found = 0
+        self.frames = 0
+
+    def levels(self, frames: np.ndarray) -> np.ndarray:
+        from vqtalker.face.landmarks import LIPS
+        from vqtalker.face.lips import mouth_opening
+
+        frames = np.asarray(frames)
+        side = frames.shape[1]
+        up = max(1, -(-self.min_side // side))
+        out = np.zeros(len(frames), np.int64)
+        top = 2**MOUTH_SIDE_BITS - 1
+        for i, fr in enumerate(frames):
+            img = np.repeat(np.repeat(fr, up, 0), up, 1) if up > 1 else fr
+            lm = self._tracker.track(np.ascontiguousarray(img))
+            self.frames += 1
+            if lm is not None:
+                pts = np.asarray(lm)[LIPS, :2] / float(side * up)
+                o = float(mouth_opening(pts[None])[0])
+                self._last = int(np.clip(round(o / MOUTH_SIDE_STEP), 0, top))
+                self.found += 1
+            out[i] = 0 if self._last is None else self._last
+        return out
+
+    def close(self) -> None:
+        self._tracker.close()

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from vqtalker.errors import VQTalkerError
+from vqtalker.utils.imagemetrics import SSIM_WINDOW, ssim_frame
 
 __all__ = [
     "MIN_FFMPEG_SSIM_SIDE",
@@ -60,10 +61,7 @@ MIN_VMAF_SIDE = 33
 MIN_FFMPEG_SSIM_SIDE = 8
 
 #: Window of the Wang et al. SSIM: 11x11 Gaussian, sigma 1.5 (MATLAB ``fspecial('gaussian', 11, 1.5)``).
-_SSIM_WIN = 11
-_SSIM_SIGMA = 1.5
-_SSIM_K1 = 0.01
-_SSIM_K2 = 0.03
+_SSIM_WIN = SSIM_WINDOW
 
 #: RGB -> YUV conversion inside the ffmpeg filter graph (explicit, so it does not depend on defaults):
 #: BT.601 matrix, limited ("tv") range, 4:4:4 so no chroma resampling. VMAF, SSIM Y and PSNR Y use luma.
@@ -287,29 +285,7 @@ def ffmpeg_ssim_psnr(reference, distorted, fps: float = 25.0, *,
 # numpy metrics
 
 
-@functools.lru_cache(maxsize=1)
-def _ssim_kernel() -> np.ndarray:
-    return cv2.getGaussianKernel(_SSIM_WIN, _SSIM_SIGMA, cv2.CV_64F)  # [11, 1], sums to 1
-
-
-def _ssim_frame(x: np.ndarray, y: np.ndarray) -> float:
-    """SSIM of two float64 ``[H, W, 3]`` images in [0, 1]: mean over valid pixels and channels."""
-    k = _ssim_kernel()
-    r = _SSIM_WIN // 2
-
-    def filt(img: np.ndarray) -> np.ndarray:
-        # weighted local mean; the border (affected by padding) is cropped, leaving the 'valid' region
-        return cv2.sepFilter2D(img, cv2.CV_64F, k, k, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
-
-    c1 = (_SSIM_K1 * 1.0) ** 2
-    c2 = (_SSIM_K2 * 1.0) ** 2
-    mu_x, mu_y = filt(x), filt(y)
-    sxx = filt(x * x) - mu_x * mu_x
-    syy = filt(y * y) - mu_y * mu_y
-    sxy = filt(x * y) - mu_x * mu_y
-    num = (2.0 * mu_x * mu_y + c1) * (2.0 * sxy + c2)
-    den = (mu_x * mu_x + mu_y * mu_y + c1) * (sxx + syy + c2)
-    return float(np.mean(num / den))
+_ssim_frame = ssim_frame  # one SSIM implementation for the project (vqtalker.utils.imagemetrics)
 
 
 def _psnr_frame(x: np.ndarray, y: np.ndarray) -> float:
