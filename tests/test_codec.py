@@ -208,7 +208,8 @@ def test_rate_control_budget_is_kept():
 
 
 def test_rate_control_min_ssim_refresh():
-    rc = RateController(RateControlConfig(min_ssim=0.8, keyint_max=None, keyint_min=0.2), fps=25, num_layers=4)
+    cfg = RateControlConfig(min_ssim=0.8, keyint_max=None, keyint_min=0.2)
+    rc = RateController(cfg, fps=25, num_layers=4)
     assert rc.decide(0)[0] == "key"
     rc.spent(1000, key=True, t=0)
     assert rc.decide(1)[0] == "tokens"

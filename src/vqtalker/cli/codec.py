@@ -46,7 +46,8 @@ def register(sub) -> None:
     p.add_argument("--keyint-min", type=float, default=0.5, help="at least this many seconds between them")
     p.add_argument("--layers", type=int, default=None, help="send at most the first k residual layers")
     p.add_argument("--key-format", default="avif", choices=["avif", "webp", "jpeg"])
-    p.add_argument("--key-quality", type=int, default=40, help="key-picture quality 0..100 (default 40)")
+    p.add_argument("--key-quality", type=int, default=None,
+                   help="key-picture quality 0..100 (default: 40, or 6 + 0.4 x --kbps)")
     p.add_argument("--check-every", type=int, default=5,
                    help="frames between receiver-side quality checks (--min-ssim)")
     p.add_argument("--full-frame", action="store_true",

@@ -31,7 +31,8 @@ ENCODER_NAME = "vqtalker-codec-1"
 @dataclass
 class EncoderConfig:
     """``size``: side of the coded (and decoded) face crop in pixels; ``rate``: the rate control;
-    ``key_format`` / ``key_quality``: picture codec of key pictures (see :mod:`vqtalker.codec.pictures`);
+    ``key_format`` / ``key_quality``: picture codec and quality (0–100) of key pictures (see
+    :mod:`vqtalker.codec.pictures`; None = :meth:`auto_key_quality`);
     ``packet_frames``: frames per token packet (the unit of progressive decoding); ``resync``: seconds
     between entropy-coder restarts when no key picture comes (a receiver can join / recover there);
     ``mouth``: send the mouth side information (models with the mouth channel only); ``audio_kbps``:
@@ -41,7 +42,7 @@ class EncoderConfig:
     size: int = 256
     rate: RateControlConfig = field(default_factory=RateControlConfig)
     key_format: str = "avif"
-    key_quality: int = 40
+    key_quality: int | None = None
     packet_frames: int = 25
     resync: float = 5.0
     mouth: bool = True
@@ -50,11 +51,23 @@ class EncoderConfig:
     full_max_side: int = 1280
     full_quality: int = 40
 
+    def auto_key_quality(self) -> int:
+        """Key-picture quality when none is given: 40 without a budget (one sharp picture that lasts);
+        with a budget, lower quality and more frequent refreshes (``6 + 0.4 · kbps``, 10..40) — on the dev
+        clips a refreshed rough picture beats a rarely-sent fine one at equal rate (README, codec)."""
+        if self.key_quality is not None:
+            return int(self.key_quality)
+        if self.rate.kbps is None:
+            return 40
+        return int(min(40, max(10, round(6 + 0.4 * self.rate.kbps))))
+
     def validate(self) -> None:
         if not 16 <= self.size <= 1024:
             raise VQTalkerError(f"--size must be in 16..1024, got {self.size}")
         if not 1 <= self.packet_frames <= 250:
             raise VQTalkerError(f"--packet-frames must be in 1..250, got {self.packet_frames}")
+        if self.key_quality is not None and not 0 <= self.key_quality <= 100:
+            raise VQTalkerError(f"--key-quality must be in 0..100, got {self.key_quality}")
         if not self.resync > 0:
             raise VQTalkerError(f"--resync must be > 0 seconds, got {self.resync}")
 
@@ -228,7 +241,7 @@ class VQTEncoder:
     def _send_key(self, t: int, crop: np.ndarray) -> int:
         from vqtalker.codec.pictures import decode_picture, encode_picture
 
-        data = encode_picture(crop, self.cfg.key_format, self.cfg.key_quality)
+        data = encode_picture(crop, self.cfg.key_format, self.cfg.auto_key_quality())
         decoded = decode_picture(data)
         self._state = self.tok.encode_source(decoded)
         self._key_frame = t

