@@ -214,12 +214,22 @@ class VQTEncoder:
         self._emit_chunk(C.END, C.end_payload(self._t), "overhead")
         if self._meter is not None:
             self._meter.close()
+        if getattr(self, "_executor", None) is not None:
+            self._executor.shutdown()
+            self._executor = None
         self.stats.frames = self._t
         self.stats.keys = self.rc.keys
         self.stats.seconds = time.time() - self._t0
         return self.stats
 
     # -- coding ------------------------------------------------------------------------------------------
+    def _pool(self):
+        if getattr(self, "_executor", None) is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vqt-mouth")
+        return self._executor
+
     def _flush_packet(self) -> None:
         if self._packet is None:
             return
@@ -250,8 +260,11 @@ class VQTEncoder:
 
     def _code(self, crops: np.ndarray) -> None:
         n = len(crops)
+        future = None
+        if self._meter is not None:  # the face mesh runs beside the motion encoder (it releases the GIL)
+            future = self._pool().submit(self._meter.levels, crops)
         f = self.tok.motion_codes(crops)  # [n, M]
-        levels = self._meter.levels(crops) if self._meter is not None else None
+        levels = future.result() if future is not None else None
         for i in range(n):
             t = self._t
             action, k = self.rc.decide(t)

@@ -69,14 +69,25 @@ class BlendshapeTracker:
             num_faces=1,
             running_mode=vision.RunningMode.IMAGE,
         )
-        self._lm = vision.FaceLandmarker.create_from_options(opts)
+        from vqtalker.utils.quiet import native_stderr_silenced
+
+        with native_stderr_silenced():
+            self._lm = vision.FaceLandmarker.create_from_options(opts)
         self.names: list[str] | None = None
+        self._first = True
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         import mediapipe as mp
 
         img = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb, dtype=np.uint8))
-        res = self._lm.detect(img)
+        if self._first:
+            from vqtalker.utils.quiet import native_stderr_silenced
+
+            with native_stderr_silenced():
+                res = self._lm.detect(img)
+            self._first = False
+        else:
+            res = self._lm.detect(img)
         if not res.face_blendshapes:
             return None
         cats = res.face_blendshapes[0]

@@ -103,10 +103,15 @@ class FaceTracker:
     # -- API
     def track(self, frame: np.ndarray) -> np.ndarray | None:
         """Landmarks ``float32 [478, 3]`` (px) of the tracked face in ``frame [H, W, 3]`` RGB, or ``None``."""
-        if self._mesh is None:
-            self._mesh = self._make_mesh()
         small, f = self._scaled(frame)
-        res = self._mesh.process(small)
+        if self._mesh is None:
+            from vqtalker.utils.quiet import native_stderr_silenced
+
+            with native_stderr_silenced():  # the graph logs on creation and first call only
+                self._mesh = self._make_mesh()
+                res = self._mesh.process(small)
+        else:
+            res = self._mesh.process(small)
         if not res.multi_face_landmarks:
             return None
         lms = res.multi_face_landmarks[0].landmark
@@ -121,12 +126,17 @@ class FaceTracker:
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         """All faces in ``frame`` (full-range detector), largest first, boxes in pixels."""
-        if self._det is None:
-            self._det = _mp_solutions().face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=self.min_confidence
-            )
         small, f = self._scaled(frame)
-        res = self._det.process(small)
+        if self._det is None:
+            from vqtalker.utils.quiet import native_stderr_silenced
+
+            with native_stderr_silenced():
+                self._det = _mp_solutions().face_detection.FaceDetection(
+                    model_selection=1, min_detection_confidence=self.min_confidence
+                )
+                res = self._det.process(small)
+        else:
+            res = self._det.process(small)
         out = []
         hs, ws = small.shape[:2]
         for d in res.detections or []:

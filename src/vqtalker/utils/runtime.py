@@ -8,11 +8,34 @@ import numpy as np
 import torch
 
 
+def available_devices() -> list[str]:
+    """Device names this build and machine can run on (``cpu`` always; ``cuda`` / ``mps`` if present)."""
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    return out
+
+
 def pick_device(device: str | None = None) -> torch.device:
-    """Return ``torch.device(device)``; ``None``/``"auto"`` picks CUDA when available, else CPU."""
+    """Return ``torch.device(device)``; ``None``/``"auto"`` picks CUDA when available, else CPU. An unknown
+    or unavailable device is a one-line :class:`VQTalkerError` that names the available ones."""
+    from vqtalker.errors import VQTalkerError
+
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    have = available_devices()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise VQTalkerError(f"--device {device!r} is not a device (available: {', '.join(have)})") from None
+    if dev.type not in have:
+        raise VQTalkerError(f"--device {device}: not available here (available: {', '.join(have)})")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise VQTalkerError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 def seed_everything(seed: int) -> torch.Generator:
