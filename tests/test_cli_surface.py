@@ -83,7 +83,8 @@ def test_sigterm_leaves_no_partial_output(tmp_path):
     from vqtalker.motion.weights import save_generator
 
     torch.manual_seed(0)
-    w = save_generator(build_generator(get_config("tiny-32")), tmp_path / "t.safetensors", dtype=torch.float32)
+    w = tmp_path / "t.safetensors"
+    save_generator(build_generator(get_config("tiny-32")), w, dtype=torch.float32)
     rng = np.random.default_rng(0)
     write_video(tmp_path / "in.mp4", rng.integers(0, 255, (600, 32, 32, 3), dtype=np.uint8), fps=25)
     out_dir = tmp_path / "out"
