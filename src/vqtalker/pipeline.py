@@ -65,7 +65,10 @@ class GenerationConfig:
     in real pixels (None = the stage-1 model's output size; sizes other than its network size need the
     full-resolution head, nothing is upsampled); ``paste_back``: return the whole picture with the animated
     crop pasted back (feathered, :mod:`vqtalker.face.paste`; only with ``crop``), else the square crop;
-    ``max_side``: cap on the longer side of a pasted-back picture (even dimensions, for H.264).
+    ``max_side``: cap on the longer side of a pasted-back picture (even dimensions, for H.264);
+    ``head_motion``: scale of the generated natural head motion when no pose is given
+    (:func:`vqtalker.generate.controls.natural_pose`; 0 = a still frontal head); ``pose_offset``: (yaw, pitch,
+    roll) degrees added to every frame's pose (generated, given or from a video).
     """
 
     seed: int = 0
@@ -80,6 +83,8 @@ class GenerationConfig:
     size: int | None = None
     paste_back: bool = True
     max_side: int = MAX_SIDE
+    head_motion: float = 1.0
+    pose_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def replace(self, **changes) -> GenerationConfig:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -89,7 +94,9 @@ class GenerationConfig:
 
     def validate(self) -> GenerationConfig:
         """One-line :class:`VQTalkerError` for a value out of range (NaN / inf included)."""
-        for name in ("temperature", "blink_every", "mouth_gain", "mouth_channel_gain"):
+        if len(self.pose_offset) != 3 or not all(math.isfinite(float(v)) for v in self.pose_offset):
+            raise VQTalkerError(f"pose offset (--pose) must be three finite numbers, got {self.pose_offset}")
+        for name in ("temperature", "blink_every", "mouth_gain", "mouth_channel_gain", "head_motion"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(float(v)) and float(v) >= 0):
                 raise VQTalkerError(
@@ -439,7 +446,7 @@ class TalkingHeadPipeline:
                   phonemes=None):
         """Everything but rendering → (output with ``frames=None``, stage-1 source state, paster or None)."""
         from vqtalker.face.lips import image_mouth_opening
-        from vqtalker.generate.controls import controls_from_video, fit_length, neutral_controls
+        from vqtalker.generate.controls import controls_from_video, fit_length, natural_pose, neutral_controls
         from vqtalker.generate.inference import generate_motion
 
         size = self.render_size(cfg)
@@ -449,11 +456,15 @@ class TalkingHeadPipeline:
         units = self.speech_units(wave)
         t = units.shape[0] // self.stage2.cfg.audio_rate_ratio
         ctrl = neutral_controls(t, self.control_stats, blink_every=cfg.blink_every, seed=cfg.seed)
+        if pose_from is None and pose is None:
+            ctrl["pose"] = natural_pose(t, wave, self.control_stats, scale=cfg.head_motion, seed=cfg.seed)
         if pose_from is not None:
             ctrl.update(controls_from_video(pose_from, t))
         for name, val in (("pose", pose), ("gaze", gaze), ("blink", blink)):
             if val is not None:
                 ctrl[name] = fit_length(np.asarray(val, np.float32).reshape(-1, ctrl[name].shape[1]), t)
+        if any(cfg.pose_offset):
+            ctrl["pose"] = ctrl["pose"] + np.asarray(cfg.pose_offset, np.float32)[None]
         state = self.stage1.encode_source(face)
         channel = self.stage1.has_mouth_channel
         opening = ref = params = None

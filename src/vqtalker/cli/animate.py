@@ -104,7 +104,15 @@ def add_arguments(p) -> None:
         default=1280,
         help="cap on the longer side of the whole-picture output in pixels (default 1280)",
     )
-    p.add_argument("--no-blinks", action="store_true", help="neutral controls without natural blinks")
+    p.add_argument("--no-blinks", action="store_true", help="no natural blinks (same as --blink off)")
+    p.add_argument("--blink", default="auto", metavar="auto|off|VIDEO",
+                   help="natural blinks every 2-6 s (auto, default), none (off), or the blinks of a video's face")
+    p.add_argument("--still", action="store_true",
+                   help="no generated head motion (a frontal, still head; default: gentle natural motion)")
+    p.add_argument("--motion-scale", type=float, default=1.0,
+                   help="scale of the generated natural head motion (default 1; 0 = --still)")
+    p.add_argument("--pose", default=None, metavar="YAW,PITCH,ROLL",
+                   help="head-pose offset in degrees added to every frame, e.g. --pose 10,0,0 (turn right)")
     p.add_argument(
         "--no-silence",
         action="store_true",
@@ -128,7 +136,9 @@ def add_arguments(p) -> None:
         "--window", type=int, default=250, help="frames per generation window (default 250 = 10 s)"
     )
     p.add_argument("--overlap", type=int, default=50, help="cross-faded frames between windows (default 50)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    from vqtalker.cli.runtime import add_runtime_arguments
+
+    add_runtime_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -141,7 +151,9 @@ def run(args) -> int:
     if out.suffix.lower() != ".mp4":
         raise VQTalkerError(f"output must be an .mp4 file, got {out}")
     args.audio = getattr(args, "audio", None)
-    for name, val in (("image", args.image), ("audio", args.audio), ("pose video", args.pose_from)):
+    blink_video = None if args.blink in ("auto", "off") else args.blink
+    for name, val in (("image", args.image), ("audio", args.audio), ("pose video", args.pose_from),
+                      ("--blink video", blink_video)):
         if val is not None and not Path(val).is_file():
             raise VQTalkerError(f"{name} not found: {val}")
     if getattr(args, "text", None) is not None and not args.lang:
@@ -155,7 +167,9 @@ def run(args) -> int:
         window=args.window,
         overlap=args.overlap,
         crop=not args.no_crop,
-        blink_every=0.0 if args.no_blinks else 3.5,
+        blink_every=0.0 if (args.no_blinks or args.blink == "off") else 3.5,
+        head_motion=0.0 if args.still else args.motion_scale,
+        pose_offset=_pose_offset(args.pose),
         mouth_gain=args.mouth_gain,
         mouth_channel_gain=args.mouth_channel_gain,
         size=args.size,
@@ -165,8 +179,10 @@ def run(args) -> int:
     if args.mouth is not None and not Path(args.mouth).is_file():
         raise VQTalkerError(f"mouth predictor not found: {args.mouth}")
 
+    from vqtalker.cli.runtime import apply_runtime
     from vqtalker.pipeline import TalkingHeadPipeline
-    from vqtalker.utils import pick_device
+
+    device = apply_runtime(args)
 
     audio, sample_rate, phonemes = args.audio, 16000, None
     if args.text is not None:
@@ -179,7 +195,7 @@ def run(args) -> int:
         stage1=args.stage1,
         stage2=args.stage2,
         speech_tokenizer=args.speech_tokenizer,
-        device=pick_device(args.device),
+        device=device,
         mouth=args.mouth,
     )
     pipe.render_size(config)  # an impossible --size fails before any work
@@ -189,9 +205,14 @@ def run(args) -> int:
         if not 0 <= args.text_weight <= 1:
             raise VQTalkerError(f"--text-weight must be in [0, 1], got {args.text_weight}")
         pipe.mouth.text_weight = float(args.text_weight)
+    blink = None
+    if blink_video is not None:
+        from vqtalker.generate.controls import controls_from_video
+
+        blink = controls_from_video(blink_video)["blink"]
     result = pipe.animate_to_file(
         out, args.image, audio, sample_rate=sample_rate, config=config, pose_from=args.pose_from,
-        phonemes=phonemes,
+        phonemes=phonemes, blink=blink,
     )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -206,3 +227,18 @@ def run(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _pose_offset(text: str | None) -> tuple[float, float, float]:
+    """``"yaw,pitch,roll"`` degrees → a tuple (one-line error otherwise)."""
+    from vqtalker.errors import VQTalkerError
+
+    if text is None:
+        return (0.0, 0.0, 0.0)
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3 or not all(abs(v) <= 45 for v in vals):
+        raise VQTalkerError(f"--pose must be YAW,PITCH,ROLL in degrees (each within ±45), got {text!r}")
+    return vals

@@ -36,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--text", default=None, help="speak this instead of the two demo lines (needs --lang)")
     p.add_argument("--lang", default=None, help="language of --text (vqtalker tts --list-languages)")
     p.add_argument("--image", default=None, help="portrait to animate (default: the packaged demo portrait)")
+    from vqtalker.cli.runtime import add_runtime_arguments
+
+    add_runtime_arguments(p)
     p.add_argument("--quantizers", action="store_true", help="print the Table-3 quantizer comparison instead")
     p.add_argument("--quick", action="store_true", help="with --quantizers: tiny signal, few steps (seconds)")
     p.add_argument(
@@ -65,8 +68,11 @@ def run_talking(args) -> int:
     lines = ((args.lang, args.text),) if args.text is not None else DEMO_LINES
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from vqtalker.cli.runtime import apply_runtime
+
+    device = apply_runtime(args)
     t0 = time.perf_counter()
-    pipe = TalkingHeadPipeline.from_pretrained()
+    pipe = TalkingHeadPipeline.from_pretrained(device=device)
     print(f"loaded the packaged models in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     for lang, text in lines:
         t1 = time.perf_counter()

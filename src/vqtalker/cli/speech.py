@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tokenizer", default="default", help="default | s3 | logmel | hash (default: the offline default)"
     )
+    from vqtalker.cli.runtime import add_runtime_arguments
+
+    add_runtime_arguments(p, device=False)
     p.add_argument("--weights", default=None, help="weights file (default codebook .safetensors or S3 .onnx)")
     p.add_argument(
         "--s3-onnx", default=None, help="path of speech_tokenizer_v1.onnx (same as --weights for s3)"
@@ -31,10 +34,12 @@ def run(args) -> int:
 
     import numpy as np
 
+    from vqtalker.cli.runtime import apply_runtime
     from vqtalker.errors import VQTalkerError
     from vqtalker.io.audio import load_audio
     from vqtalker.speech import load_speech_tokenizer, tokens_to_frames
 
+    apply_runtime(args)
     name = args.tokenizer.strip().lower()
     kwargs = {}
     weights = args.s3_onnx or args.weights

@@ -6,9 +6,14 @@ Units follow :mod:`vqtalker.face.controls` (the extractor used for the training 
 
 Without a reference video the generator gets *neutral* controls: frontal pose, centred gaze and open eyes at
 the training data's median values (stored in the stage-2 checkpoint as :class:`ControlStats`). By default
-neutral controls include **natural blinks**: one blink every 3–4 s (uniform random interval, seeded), each a
-0.24 s (6-frame) dip of both eyes' openness to the closed value — a person who never blinks looks unnatural.
-``blink_every=0`` turns them off.
+neutral controls include **natural blinks**: one blink every ``blink_every − 1.5 … blink_every + 2.5`` s
+(2–6 s for the default 3.5; uniform, seeded), each a 0.16 s (4-frame) dip of both eyes' openness to the
+closed value — a person who never blinks looks unnatural. ``blink_every=0`` turns them off.
+
+:func:`natural_pose` replaces the frozen frontal head (a still head looks dead): slow, smooth sway in yaw,
+pitch and roll (Gaussian-filtered noise, seeded) plus small nods on the speech-energy envelope, with more
+motion while speaking than in pauses. Its default amplitudes are below the training clips' own head motion
+(so it stays gentle); ``scale`` multiplies them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ import numpy as np
 
 from vqtalker.constants import FPS
 
-BLINK_PROFILE = np.array([0.35, 0.8, 1.0, 1.0, 0.75, 0.3], dtype=np.float32)  # closure fraction per frame
+BLINK_PROFILE = np.array([0.55, 1.0, 0.85, 0.35], dtype=np.float32)  # closure fraction per frame (0.16 s)
+
+#: standard deviation (degrees) of the default head sway in yaw, pitch, roll (the training clips' own
+#: within-clip medians are about 3.8, 3.0 and 2.9 degrees, tracker noise included)
+POSE_SWAY_DEG = (2.5, 1.6, 1.0)
+#: amplitude (degrees of pitch) of the speech-energy nods
+NOD_DEG = 1.2
 
 
 @dataclass
@@ -55,8 +66,8 @@ class ControlStats:
 
 
 def blink_track(n_frames: int, stats: ControlStats, every_s: float = 3.5, seed: int = 0) -> np.ndarray:
-    """Openness ``[T, 2]``: open value with a blink every ``every_s ± 0.5`` s (0 = never), deterministic
-    per seed."""
+    """Openness ``[T, 2]``: open value with a blink every ``every_s − 1.5 … every_s + 2.5`` s (at least 1 s;
+    0 = never), deterministic per seed."""
     open_ = np.asarray(stats.blink_open, np.float32)
     closed = np.asarray(stats.blink_closed, np.float32)
     out = np.tile(open_, (n_frames, 1))
@@ -64,13 +75,64 @@ def blink_track(n_frames: int, stats: ControlStats, every_s: float = 3.5, seed: 
         return out
     rng = np.random.default_rng(seed)
     t = rng.uniform(0.5, every_s) * FPS  # first blink comes early
+    lo, hi = max(1.0, every_s - 1.5), every_s + 2.5
     while t < n_frames:
         s = int(t)
         for i, c in enumerate(BLINK_PROFILE):
             if s + i < n_frames:
                 out[s + i] = open_ + c * (closed - open_)
-        t += rng.uniform(every_s - 0.5, every_s + 0.5) * FPS
+        t += rng.uniform(lo, hi) * FPS
     return out
+
+
+def _smooth_noise(rng: np.random.Generator, n: int, sigma_frames: float) -> np.ndarray:
+    """Unit-std Gaussian-filtered white noise ``[n]`` (filtered with margins, so the ends are not damped)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    pad = int(4 * sigma_frames) + 1
+    x = gaussian_filter1d(rng.standard_normal(n + 2 * pad), sigma_frames)[pad : pad + n]
+    sd = float(np.std(gaussian_filter1d(rng.standard_normal(4096), sigma_frames)))
+    return (x / max(sd, 1e-6)).astype(np.float32)
+
+
+def speech_envelope(wave: np.ndarray | None, n_frames: int, sample_rate: int = 16000) -> np.ndarray:
+    """Speech-energy envelope ``[T]`` in [0, 1] at 25 fps: per-frame RMS in dB, 40 dB range below the
+    clip's 95th percentile (but at least −30 dBFS, so near-silence stays 0; 0 = no audio)."""
+    if wave is None or len(wave) == 0:
+        return np.zeros(n_frames, np.float32)
+    hop = sample_rate // FPS
+    w = np.asarray(wave, np.float32).reshape(-1)
+    w = np.pad(w, (0, max(0, n_frames * hop - len(w))))[: n_frames * hop]
+    rms = np.sqrt(np.mean(w.reshape(n_frames, hop) ** 2, axis=1) + 1e-10)
+    db = 20 * np.log10(rms)
+    top = max(float(np.percentile(db, 95)), -30.0) if n_frames else 0.0
+    return np.clip((db - (top - 40.0)) / 40.0, 0.0, 1.0).astype(np.float32)
+
+
+def natural_pose(n_frames: int, wave: np.ndarray | None = None, stats: ControlStats | None = None,
+                 scale: float = 1.0, seed: int = 0, sample_rate: int = 16000) -> np.ndarray:
+    """Head pose ``[T, 3]`` (yaw, pitch, roll degrees) around the neutral pose: smooth sway (two time
+    scales, 1.2 s and 0.4 s), more of it while speaking, and pitch nods on the rises of the speech
+    envelope (16 kHz mono ``wave``; None = sway only). Deterministic per ``seed``; ``scale`` 0 = still."""
+    from scipy.ndimage import gaussian_filter1d
+
+    stats = stats or ControlStats()
+    base = np.tile(np.asarray(stats.pose, np.float32), (n_frames, 1))
+    if n_frames == 0 or scale <= 0:
+        return base
+    rng = np.random.default_rng(int(seed) + 7919)
+    env = speech_envelope(wave, n_frames, sample_rate)
+    speaking = gaussian_filter1d((env > 0.5).astype(np.float32), 0.8 * FPS)
+    amp = 0.6 + 0.4 * np.clip(speaking / max(float(speaking.max()), 1e-6), 0, 1)
+    sway = np.stack(
+        [0.8 * _smooth_noise(rng, n_frames, 1.2 * FPS) + 0.6 * _smooth_noise(rng, n_frames, 0.4 * FPS)
+         for _ in range(3)], 1)  # unit std: 0.8² + 0.6² = 1
+    sway *= np.asarray(POSE_SWAY_DEG, np.float32)[None] * amp[:, None]
+    # nods: the band-passed envelope (syllable / phrase rises) tilts the head down a little
+    band = gaussian_filter1d(env, 2.0) - gaussian_filter1d(env, 8.0)
+    band = band / max(float(np.std(band)), 1e-3) if np.any(band) else band
+    sway[:, 1] -= NOD_DEG * np.clip(band, -2, 2) * 0.5
+    return (base + float(scale) * sway).astype(np.float32)
 
 
 def neutral_controls(
