@@ -106,7 +106,7 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--no-blinks", action="store_true", help="no natural blinks (same as --blink off)")
     p.add_argument("--blink", default="auto", metavar="auto|off|VIDEO",
-                   help="natural blinks every 2-6 s (auto, default), none (off), or the blinks of a video's face")
+                   help="natural blinks every 2-6 s (auto, default), none (off), or a video's blinks")
     p.add_argument("--still", action="store_true",
                    help="no generated head motion (a frontal, still head; default: gentle natural motion)")
     p.add_argument("--motion-scale", type=float, default=1.0,
