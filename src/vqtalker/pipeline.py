@@ -68,7 +68,8 @@ class GenerationConfig:
     ``max_side``: cap on the longer side of a pasted-back picture (even dimensions, for H.264);
     ``head_motion``: scale of the generated natural head motion when no pose is given
     (:func:`vqtalker.generate.controls.natural_pose`; 0 = a still frontal head); ``pose_offset``: (yaw, pitch,
-    roll) degrees added to every frame's pose (generated, given or from a video).
+    roll) degrees added to every frame's pose (generated, given or from a video); ``face``: which face of
+    the picture to animate (0 = the largest; the others are named in the output's notes).
     """
 
     seed: int = 0
@@ -85,6 +86,7 @@ class GenerationConfig:
     max_side: int = MAX_SIDE
     head_motion: float = 1.0
     pose_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    face: int = 0
 
     def replace(self, **changes) -> GenerationConfig:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -103,6 +105,8 @@ class GenerationConfig:
                     f"{name.replace('_', ' ')} (--{name.replace('_', '-')}) must be a finite number >= 0, "
                     f"got {v}"
                 )
+        if self.face < 0:
+            raise VQTalkerError(f"face (--face) must be >= 0, got {self.face}")
         if self.top_k < 0:
             raise VQTalkerError(f"top-k (--top-k) must be >= 0, got {self.top_k}")
         if self.window < 2:
@@ -420,7 +424,7 @@ class TalkingHeadPipeline:
     def _face(self, image, cfg: GenerationConfig, size: int):
         """→ (face crop uint8 ``[max(size, S), …, 3]``, box or None, :class:`~vqtalker.face.paste.Paster` or
         None)."""
-        from vqtalker.face.crop import crop_square, portrait_box
+        from vqtalker.face.crop import crop_square, select_face
         from vqtalker.motion.tokenizer import to_model_frames, to_uint8
 
         img = _read_image(image)
@@ -428,7 +432,10 @@ class TalkingHeadPipeline:
         if not cfg.crop:
             return to_uint8(to_model_frames(img, side))[0], None, None
         name = str(image) if isinstance(image, str | os.PathLike) else "the image"
-        box = portrait_box(img, name)
+        choice = select_face(img, name, face=cfg.face)
+        box = choice.box
+        if choice.note(name):
+            self._notes.append(choice.note(name))
         face = crop_square(img, box, side)
         if box[2] < size:
             self._notes.append(

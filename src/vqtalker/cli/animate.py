@@ -107,6 +107,8 @@ def add_arguments(p) -> None:
     p.add_argument("--no-blinks", action="store_true", help="no natural blinks (same as --blink off)")
     p.add_argument("--blink", default="auto", metavar="auto|off|VIDEO",
                    help="natural blinks every 2-6 s (auto, default), none (off), or a video's blinks")
+    p.add_argument("--face", type=int, default=0,
+                   help="which face of the picture to animate: 0 = the largest (default), 1 = the next, ...")
     p.add_argument("--still", action="store_true",
                    help="no generated head motion (a frontal, still head; default: gentle natural motion)")
     p.add_argument("--motion-scale", type=float, default=1.0,
@@ -170,6 +172,7 @@ def run(args) -> int:
         blink_every=0.0 if (args.no_blinks or args.blink == "off") else 3.5,
         head_motion=0.0 if args.still else args.motion_scale,
         pose_offset=_pose_offset(args.pose),
+        face=args.face,
         mouth_gain=args.mouth_gain,
         mouth_channel_gain=args.mouth_channel_gain,
         size=args.size,

@@ -11,6 +11,7 @@ A box is ``(x0, y0, side)`` in source pixels.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,19 +94,53 @@ def landmarks_to_crop(landmarks: np.ndarray, box: np.ndarray, size: int) -> np.n
     return out
 
 
-def portrait_box(image_rgb: np.ndarray, name: str | os.PathLike = "the image") -> np.ndarray:
-    """Crop box ``(x0, y0, side)`` (source px) of the largest face in a portrait ``uint8 [H, W, 3]``, with
-    the training crops' margin convention (:func:`crop_box_from_landmarks`, :func:`fit_in_frame`).
+#: smallest face crop (side, source pixels) a portrait may give: below it the face is a few dozen pixels
+MIN_FACE_CROP = 64
 
-    Raises :class:`VQTalkerError` ``"no face found in ..."`` if mediapipe finds no face.
+
+@dataclass
+class FaceChoice:
+    """The face :func:`select_face` chose: crop ``box (x0, y0, side)`` in source pixels, the number of
+    faces detected in the picture, and the index chosen (0 = largest)."""
+
+    box: np.ndarray
+    faces: int
+    index: int
+
+    def note(self, name) -> str | None:
+        """A line for the user when other faces were ignored, else None."""
+        others = self.faces - 1
+        if others <= 0:
+            return None
+        return (f"{others} other face(s) in {name} ignored; using face {self.index} (0 = largest), "
+                "--face N picks another")
+
+
+def select_face(image_rgb: np.ndarray, name: str | os.PathLike = "the image", face: int = 0,
+                min_crop: int = MIN_FACE_CROP) -> FaceChoice:
+    """Find face number ``face`` (largest first) anywhere in ``image_rgb uint8 [H, W, 3]`` and its crop box
+    with the training crops' margin convention (:func:`crop_box_from_landmarks`, :func:`fit_in_frame`).
+
+    One-line :class:`VQTalkerError`: ``"no face found in ..."``; ``"face too small: N px, need M"`` when the
+    crop side is below ``min_crop`` pixels; a ``face`` index beyond the faces found.
     """
-    from vqtalker.face.tracker import detect_landmarks_image
+    from vqtalker.face.tracker import find_face
 
     img = _rgb(image_rgb, name)
-    lm = detect_landmarks_image(img)
+    lm, n = find_face(img, face)
     if lm is None:
         raise VQTalkerError(f"no face found in {name}")
-    return fit_in_frame(crop_box_from_landmarks(lm), img.shape[0], img.shape[1])
+    box = fit_in_frame(crop_box_from_landmarks(lm), img.shape[0], img.shape[1])
+    if box[2] < min_crop:
+        raise VQTalkerError(f"face too small in {name}: {int(box[2])} px crop, need at least {min_crop} px "
+                            "(use a larger or closer picture)")
+    return FaceChoice(box=box, faces=max(n, 1), index=int(face))
+
+
+def portrait_box(image_rgb: np.ndarray, name: str | os.PathLike = "the image", face: int = 0) -> np.ndarray:
+    """Crop box ``(x0, y0, side)`` (source px) of face ``face`` (0 = largest) of a picture ``uint8 [H, W, 3]``
+    (:func:`select_face`). Raises :class:`VQTalkerError` ``"no face found in ..."`` if there is none."""
+    return select_face(image_rgb, name, face).box
 
 
 def _rgb(image_rgb: np.ndarray, name) -> np.ndarray:

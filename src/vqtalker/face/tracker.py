@@ -149,27 +149,88 @@ class FaceTracker:
         return out
 
 
-def detect_landmarks_image(image_rgb: np.ndarray) -> np.ndarray | None:
-    """Landmarks ``[478, 3]`` (pixels) of the largest face in one still image, or ``None``.
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
-    If several faces are detected, the mesh runs on a crop around the largest detection.
+
+def _detect_multiscale(tr: FaceTracker, img: np.ndarray) -> list[Detection]:
+    """Detections on the whole picture; if none, on overlapping tiles of 1/2 then 1/4 of its short side (the
+    detector sees a 192-px picture, so a small face in a large photo is only found in a tile); duplicates
+    (IoU > 0.3) merged; largest first."""
+    dets = tr.detect(img)
+    h, w = img.shape[:2]
+    for frac in (2, 4):
+        if dets:
+            break
+        side = min(h, w) // frac
+        if side < 96:
+            break
+        step = side // 2
+        found: list[Detection] = []
+        for y in range(0, max(1, h - side) + step, step):
+            for x in range(0, max(1, w - side) + step, step):
+                y0, x0 = min(y, max(0, h - side)), min(x, max(0, w - side))
+                for d in tr.detect(np.ascontiguousarray(img[y0 : y0 + side, x0 : x0 + side])):
+                    d.box = d.box + np.array([x0, y0, x0, y0], dtype=np.float64)
+                    if all(_iou(d.box, e.box) <= 0.3 for e in found):
+                        found.append(d)
+        dets = found
+    dets.sort(key=lambda d: -d.area)
+    return dets
+
+
+def detect_landmarks_image(image_rgb: np.ndarray, face: int = 0) -> np.ndarray | None:
+    """Landmarks ``[478, 3]`` (pixels) of face number ``face`` (0 = the largest) in one still image, or
+    ``None``; see :func:`find_face`."""
+    return find_face(image_rgb, face)[0]
+
+
+def find_face(image_rgb: np.ndarray, face: int = 0, mesh_side: int = 384) -> tuple[np.ndarray | None, int]:
+    """Faces anywhere in a still image ``uint8 [H, W, 3]`` → ``(landmarks [478, 3] in pixels of face
+    number ``face`` or None, number of faces detected)``.
+
+    The full-range face detector finds every face (largest first); the mesh then runs on a square region
+    2.2× the chosen detection, resized so that it is ``mesh_side`` px (small faces in large pictures are
+    found as well as close-ups). Without any detection the mesh runs on the whole image (a face too large
+    or too cropped for the detector). ``face`` beyond the faces found is a :class:`VQTalkerError`.
     """
+    import cv2
+
+    img = np.ascontiguousarray(image_rgb)
     with FaceTracker(static=True, max_side=1280) as tr:
-        lm = tr.track(image_rgb)
-        dets = tr.detect(image_rgb)
-        if len(dets) > 1:
-            b = dets[0].box
-            side = 2.2 * max(b[2] - b[0], b[3] - b[1])
-            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-            x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-            sub = image_rgb[y0 : int(cy + side / 2), x0 : int(cx + side / 2)]
-            lm2 = tr.track(np.ascontiguousarray(sub)) if sub.size else None
-            tr.reset()
-            if lm2 is not None:
-                lm2[:, 0] += x0
-                lm2[:, 1] += y0
-                return lm2
-    return lm
+        dets = _detect_multiscale(tr, img)
+        if not dets:
+            if face:
+                raise VQTalkerError(f"--face {face}: no face detected (faces are numbered from 0)")
+            return tr.track(img), 0
+        if not 0 <= face < len(dets):
+            n = len(dets)
+            raise VQTalkerError(f"--face {face}: only {n} face(s) found (numbered 0..{n - 1}, largest first)")
+        b = dets[face].box
+        side = 2.2 * max(b[2] - b[0], b[3] - b[1], 1.0)
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        h, w = img.shape[:2]
+        x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        x1, y1 = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+        sub = img[y0:y1, x0:x1]
+        if sub.size == 0:
+            return None, len(dets)
+        f = mesh_side / max(sub.shape[:2])
+        interp = cv2.INTER_CUBIC if f > 1 else cv2.INTER_AREA
+        sub = cv2.resize(sub, (max(1, round(sub.shape[1] * f)), max(1, round(sub.shape[0] * f))),
+                         interpolation=interp)
+        lm = tr.track(np.ascontiguousarray(sub))
+        if lm is None:
+            return None, len(dets)
+        lm = lm.copy()
+        lm[:, :3] /= f
+        lm[:, 0] += x0
+        lm[:, 1] += y0
+        return lm, len(dets)
 
 
 def iter_landmarks(frames, *, static: bool = False, upscale: int = 1, max_side: int = 960):
