@@ -41,7 +41,7 @@ def available() -> bool:
 
 
 class IdentityEmbedder:
-    """SFace embeddings of the largest face in RGB pictures; :meth:`embed` → unit ``float32 [128]`` or None."""
+    """SFace embeddings of the largest face in RGB pictures: :meth:`embed` → unit ``float32 [128]`` / None."""
 
     def __init__(self, min_side: int = 160, score: float = 0.6):
         import cv2
