@@ -410,3 +410,31 @@ def test_cli_bad_vqt_one_line(tmp_path, tiny_tok, capsys, content, msg):
     assert len(err) == 1 and err[0].startswith("error:") and msg in err[0]
     assert not (tmp_path / "o.mp4").exists()
     assert main(["info", str(bad)]) == 2
+
+
+def test_eval_codec_suite_writes_a_resumable_report(tmp_path, tiny_tok):
+    """`vqtalker eval codec` on a tiny prepared set: report files, copy-frame-0 and resume."""
+    import json
+
+    from test_generate_train import write_dataset
+
+    from vqtalker.evaluation.codec import parse_setting, run_codec_eval
+
+    data = tmp_path / "data"
+    write_dataset(data, n_train=0, n_frames=30, size=64)
+    logs = []
+    rep = run_codec_eval(tiny_tok, data, tmp_path / "out", settings=["tokens", "kbps=8,q=20"], size=64,
+                         baselines=[], log=logs.append)
+    names = {(r["codec"], r["setting"]) for r in rep["averaged"]}
+    assert names == {("vqtalker", "tokens"), ("vqtalker", "kbps=8,q=20"), ("copy-frame-0", "avif q40")}
+    assert all(r["ssim_y"] is not None and r["kbps"] > 0 for r in rep["averaged"])
+    for f in ("report.md", "report.json", "results.json", "rd_ssim_y.png"):
+        assert (tmp_path / "out" / f).is_file()
+    n = len(json.loads((tmp_path / "out" / "results.json").read_text())["per_clip"])
+    logs.clear()
+    run_codec_eval(tiny_tok, data, tmp_path / "out", settings=["tokens", "kbps=8,q=20"], size=64,
+                   baselines=[], log=logs.append)
+    assert len(json.loads((tmp_path / "out" / "results.json").read_text())["per_clip"]) == n
+    assert all("kbps" not in m for m in logs)  # nothing recomputed
+    with pytest.raises(VQTalkerError, match="--settings"):
+        parse_setting("kbps=fast")

@@ -1,5 +1,11 @@
-"""``vqtalker eval stage2``: dev metrics of a trained stage-2 model (:mod:`vqtalker.evaluation`).
+"""``vqtalker eval stage2|codec``: dev metrics of trained models (:mod:`vqtalker.evaluation`).
 
+``eval codec`` — rate–distortion of the ``.vqt`` codec at several settings next to x264 / x265 / SVT-AV1 /
+libaom at matched bitrates and copy-frame-0, all scored with the same tools on the same crops (SSIM-Y,
+PSNR-Y, VMAF; CSIM for vqtalker), writing ``OUT/report.md``, ``report.json``, ``results.json`` (resumable)
+and RD plots (:mod:`vqtalker.evaluation.codec`).
+
+``eval stage2`` —
 Prints (and with ``--json`` writes) per-layer token accuracy (teacher-forced and generated, next to the
 majority class), motion-space L1 against the static reference, and with ``--render N`` the speech-driven
 lip-sync protocol on N dev clips (:mod:`vqtalker.evaluation.lipsync`) through the same mouth guidance as
@@ -61,6 +67,46 @@ def register(sub) -> None:
     s2.add_argument("--no-silence", action="store_true", help="no voice-activity gate on the mouth track")
     s2.add_argument("--param-gain", type=float, default=None, help="gain of the mouth-parameter directions")
     s2.set_defaults(func=run_stage2)
+
+    from vqtalker.cli.runtime import add_runtime_arguments
+    from vqtalker.evaluation.codec import DEFAULT_KBPS, DEFAULT_SETTINGS
+
+    c = esub.add_parser("codec", help="rate-distortion of the .vqt codec against x264/x265/AV1 on dev crops",
+                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("--data", required=True, help="prepared dataset (DATA/<split>/<clip>/frames.npy)")
+    c.add_argument("--out", required=True, help="report directory (results.json there is resumed)")
+    c.add_argument("--split", default="dev")
+    c.add_argument("--stage1", default=None, help="stage-1 weights (default: the packaged model)")
+    c.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
+    c.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS),
+                   help="vqtalker settings: tokens, kbps=B[,q=Q][,ssim=S][,keyint=K][,layers=L]")
+    c.add_argument("--baselines", nargs="*", default=["x264", "x265", "svt-av1", "libaom"],
+                   help="classical codecs to compare (none: only vqtalker and copy-frame-0)")
+    c.add_argument("--kbps", type=float, nargs="+", default=list(DEFAULT_KBPS), help="baseline target rates")
+    c.add_argument("--clips", type=int, default=None, help="only the first N clips")
+    c.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each clip")
+    add_runtime_arguments(c)
+    c.set_defaults(func=run_codec)
+
+
+def run_codec(args) -> int:
+    from vqtalker.cli.runtime import apply_runtime
+    from vqtalker.evaluation.codec import run_codec_eval
+    from vqtalker.motion.tokenizer import MotionTokenizer
+    from vqtalker.pipeline import DEFAULT_STAGE1
+
+    device = apply_runtime(args)
+    if not Path(args.data).is_dir():
+        from vqtalker.errors import VQTalkerError
+
+        raise VQTalkerError(f"--data: not a directory: {args.data}")
+    tok = MotionTokenizer.from_pretrained(args.stage1 or DEFAULT_STAGE1, device=device)
+    run_codec_eval(tok, args.data, args.out, split=args.split, settings=args.settings,
+                   baselines=args.baselines, kbps=args.kbps, size=args.size, clips=args.clips,
+                   max_frames=args.max_frames, threads=args.threads or 1,
+                   log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"wrote {Path(args.out) / 'report.md'}", file=sys.stderr)
+    return 0
 
 
 def run_stage2(args) -> int:
