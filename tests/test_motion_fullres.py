@@ -98,7 +98,8 @@ def test_pipeline_renders_at_size_and_pastes_back(monkeypatch):
     photo[18:82, 48:112] = big
     import vqtalker.face.crop as crop
 
-    monkeypatch.setattr(crop, "portrait_box", lambda img, name="": np.array([48.0, 18.0, 64.0]))
+    monkeypatch.setattr(crop, "select_face",
+                        lambda img, name="", face=0: crop.FaceChoice(np.array([48.0, 18.0, 64.0]), 1, 0))
     out = pipe(photo, wave, 16000, size=64)
     assert out.frames.shape == (25, 100, 160, 3) and out.crop_size == 64
     assert np.array_equal(out.frames[:, :, :40], np.broadcast_to(photo[:, :40], out.frames[:, :, :40].shape))
