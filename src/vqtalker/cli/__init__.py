@@ -31,6 +31,7 @@ VERB_MODULES = (
     "vqtalker.cli.train",
     "vqtalker.cli.reconstruct",
     "vqtalker.cli.codec",
+    "vqtalker.cli.reenact",
     "vqtalker.cli.animate",
     "vqtalker.cli.say",
     "vqtalker.cli.eval",
