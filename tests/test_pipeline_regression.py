@@ -79,3 +79,27 @@ def test_pipeline_matches_expected_slices(tmp_path):
     # the mouth pathway is part of the path: without guidance the motion changes, the tokens do not
     bare = pipe(face, wave, 16000, crop=False, seed=0, mouth_gain=0.0, mouth_channel_gain=0.0)
     assert np.array_equal(bare.tokens, out.tokens) and not np.allclose(bare.motion, out.motion)
+
+
+def test_stream_yields_the_same_frames_count_early(tmp_path):
+    """stream(): frames come out segment by segment (the first before the last segment is generated),
+    as many as __call__ gives, close to it (cross-faded segment boundaries)."""
+    pipe = _pipeline(tmp_path)
+    face, _ = _inputs()
+    t = np.arange(16000 * 3) / 16000
+    wave = (0.3 * np.sin(2 * np.pi * (180 + 60 * np.sin(2 * np.pi * 3 * t)) * t) * (t % 0.4 < 0.25)).astype(
+        np.float32
+    )
+    full = pipe(face, wave, 16000, crop=False, seed=0)
+    calls = []
+    real = pipe._motion
+    pipe._motion = lambda *a, **k: calls.append(len(a[0])) or real(*a, **k)
+    it = pipe.stream(face, wave, 16000, crop=False, seed=0, first=0.4, segment=1.0)
+    first = next(it)
+    assert len(calls) == 1 and calls[0] <= 0.4 * 16000  # only the first segment was generated
+    frames = [first, *it]
+    assert len(calls) == 4  # 0.4 s, then 1 s, 1 s, 0.6 s
+    assert len(frames) == len(full.frames) == 75 and frames[0].shape == (32, 32, 3)
+    assert np.abs(np.stack(frames).astype(float) - full.frames).mean() < 8
+    with pytest.raises(Exception, match="first and segment"):
+        next(pipe.stream(face, wave, 16000, crop=False, first=0))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -452,16 +453,21 @@ class TalkingHeadPipeline:
     def _generate(self, image, audio, sample_rate, cfg: GenerationConfig, pose, gaze, blink, pose_from,
                   phonemes=None):
         """Everything but rendering → (output with ``frames=None``, stage-1 source state, paster or None)."""
-        from vqtalker.face.lips import image_mouth_opening
-        from vqtalker.generate.controls import controls_from_video, fit_length, natural_pose, neutral_controls
-        from vqtalker.generate.inference import generate_motion
-
         size = self.render_size(cfg)
         self._notes: list[str] = []
         face, box, paster = self._face(image, cfg, size)
         wave = _read_audio(audio, sample_rate)
-        units = self.speech_units(wave)
-        t = units.shape[0] // self.stage2.cfg.audio_rate_ratio
+        state = self.stage1.encode_source(face)
+        t = self.speech_units(wave).shape[0] // self.stage2.cfg.audio_rate_ratio
+        ctrl = self._controls(t, wave, cfg, pose, gaze, blink, pose_from)
+        out = self._motion(wave, face, state, cfg, ctrl, phonemes)
+        out.box, out.crop_size, out.notes = box, size, list(self._notes)
+        return out, state, paster
+
+    def _controls(self, t: int, wave, cfg: GenerationConfig, pose, gaze, blink, pose_from) -> dict:
+        """Pose / gaze / blink tracks ``[t, ·]`` for the whole clip (natural motion unless given)."""
+        from vqtalker.generate.controls import controls_from_video, fit_length, natural_pose, neutral_controls
+
         ctrl = neutral_controls(t, self.control_stats, blink_every=cfg.blink_every, seed=cfg.seed)
         if pose_from is None and pose is None:
             ctrl["pose"] = natural_pose(t, wave, self.control_stats, scale=cfg.head_motion, seed=cfg.seed)
@@ -472,7 +478,19 @@ class TalkingHeadPipeline:
                 ctrl[name] = fit_length(np.asarray(val, np.float32).reshape(-1, ctrl[name].shape[1]), t)
         if any(cfg.pose_offset):
             ctrl["pose"] = ctrl["pose"] + np.asarray(cfg.pose_offset, np.float32)[None]
-        state = self.stage1.encode_source(face)
+        return ctrl
+
+    def _motion(self, wave, face, state, cfg: GenerationConfig, ctrl: dict, phonemes=None
+                ) -> TalkingHeadOutput:
+        """Speech ``wave`` (16 kHz) → motion, tokens and mouth input of its frames (``frames=None``);
+        ``ctrl`` tracks are fitted to the frame count."""
+        from vqtalker.face.lips import image_mouth_opening
+        from vqtalker.generate.controls import fit_length
+        from vqtalker.generate.inference import generate_motion
+
+        units = self.speech_units(wave)
+        t = units.shape[0] // self.stage2.cfg.audio_rate_ratio
+        ctrl = {k: fit_length(v, t) for k, v in ctrl.items()}
         channel = self.stage1.has_mouth_channel
         opening = ref = params = None
         if self.mouth.wants_opening(channel, cfg.mouth_gain, cfg.mouth_channel_gain):
@@ -496,7 +514,7 @@ class TalkingHeadPipeline:
                                   params)
         n_samples = t * SAMPLE_RATE // FPS
         wave = wave[:n_samples] if wave.size >= n_samples else np.pad(wave, (0, n_samples - wave.size))
-        out = TalkingHeadOutput(
+        return TalkingHeadOutput(
             frames=None,
             audio=wave.astype(np.float32),
             tokens=None if res.tokens is None else res.tokens.to(torch.int16).numpy(),
@@ -504,11 +522,74 @@ class TalkingHeadPipeline:
             controls=ctrl,
             mouth=None if guided.opening is None else guided.opening.numpy().astype(np.float32),
             mouth_input=guided.channel_input,
-            box=box,
-            crop_size=size,
-            notes=list(self._notes),
         )
-        return out, state, paster
+
+    @torch.no_grad()
+    def stream(
+        self,
+        image,
+        audio,
+        sample_rate: int = SAMPLE_RATE,
+        *,
+        config: GenerationConfig | None = None,
+        pose: np.ndarray | None = None,
+        gaze: np.ndarray | None = None,
+        blink: np.ndarray | None = None,
+        pose_from: str | os.PathLike | None = None,
+        first: float = 1.0,
+        segment: float = 6.0,
+        **options,
+    ) -> Iterator[np.ndarray]:
+        """Yield the output frames (uint8 ``[H, W, 3]``, 25 fps) as they are ready, for a live player.
+
+        The speech is processed in segments: the first ``first`` seconds, then ``segment`` seconds at a
+        time, each with 0.5 s of the preceding audio as context for the speech and mouth front-ends and
+        an 8-frame (0.32 s) cross-fade of the motion with the previous segment, so the first frame comes
+        after one short segment instead of the whole clip (``scripts/bench_stream.py``). The frame count
+        equals :meth:`__call__`'s; the motion differs from it slightly near segment boundaries. Head
+        pose, blinks and the other controls are computed for the whole clip first (as in ``__call__``).
+        """
+        cfg = (config or self.config).replace(**options)
+        if not (first > 0 and segment > 0):
+            raise VQTalkerError("stream: first and segment must be > 0 seconds")
+        size = self.render_size(cfg)
+        self._notes = []
+        face, _, paster = self._face(image, cfg, size)
+        wave = _read_audio(audio, sample_rate)
+        hop = SAMPLE_RATE // FPS
+        total = len(wave) // hop
+        if total < 1:
+            raise VQTalkerError("the speech is too short: need at least 40 ms of audio")
+        ctrl = self._controls(total, wave, cfg, pose, gaze, blink, pose_from)
+        state = self.stage1.encode_source(face)
+        ov, ctx = 8, int(0.5 * FPS)
+        ends = [min(total, max(1, round(first * FPS)))]
+        while ends[-1] < total:
+            ends.append(min(total, ends[-1] + max(1, round(segment * FPS))))
+        tail_m = tail_i = None  # motion [k, M] / mouth input [k] of frames [done, done + k), not yet shown
+        done = 0  # frames emitted so far
+        for j, e in enumerate(ends):
+            last = j == len(ends) - 1
+            a = max(0, done - ctx)  # audio from here: 0.5 s of context before the first frame still owed
+            seg_ctrl = {n: v[a:e] for n, v in ctrl.items()}
+            o = self._motion(wave[a * hop : e * hop], face, state, cfg, seg_ctrl)
+            motion = o.motion[done - a :]
+            mouth = None if o.mouth_input is None else np.asarray(o.mouth_input, np.float32)[done - a :]
+            if tail_m is not None:  # cross-fade the frames held back from the previous segment
+                n = min(len(tail_m), len(motion))
+                w = ((np.arange(n) + 1) / (n + 1)).astype(np.float32)
+                motion[:n] = (1 - w[:, None]) * tail_m[:n] + w[:, None] * motion[:n]
+                if mouth is not None and tail_i is not None:
+                    mouth[:n] = (1 - w) * tail_i[:n] + w * mouth[:n]
+            cut = len(motion) if last else max(0, len(motion) - ov)
+            tail_m = None if last else motion[cut:].copy()
+            tail_i = None if (last or mouth is None) else mouth[cut:].copy()
+            if cut:
+                delta = torch.from_numpy(np.ascontiguousarray(motion[:cut]))
+                chunks = self.stage1.render_uint8(state, delta, None if mouth is None else mouth[:cut], size)
+                frames = (f for c in chunks for f in c)
+                yield from (paster.paste_many(frames) if paster is not None else frames)
+            done += cut
 
     @staticmethod
     def save_video(output: TalkingHeadOutput, path: str | os.PathLike) -> Path:
