@@ -103,3 +103,13 @@ def test_stream_yields_the_same_frames_count_early(tmp_path):
     assert np.abs(np.stack(frames).astype(float) - full.frames).mean() < 8
     with pytest.raises(Exception, match="first and segment"):
         next(pipe.stream(face, wave, 16000, crop=False, first=0))
+
+
+def test_animate_to_file_reports_progress(tmp_path):
+    pipe = _pipeline(tmp_path)
+    face, wave = _inputs()
+    seen = []
+    out = pipe.animate_to_file(tmp_path / "o.mp4", face, wave, 16000, crop=False,
+                               progress=lambda *a: seen.append(a))
+    t = out.motion.shape[0]
+    assert seen[0] == ("render", 1, t) and seen[-1] == ("render", t, t) and len(seen) == t

@@ -397,18 +397,30 @@ class TalkingHeadPipeline:
         blink: np.ndarray | None = None,
         pose_from: str | os.PathLike | None = None,
         phonemes=None,
+        progress=None,
         **options,
     ) -> TalkingHeadOutput:
         """Like ``__call__`` but render straight into an mp4 at ``path`` (H.264 + AAC, 25 fps, tagged as
         synthetic, atomic), chunk by chunk, so memory does not grow with the audio length. Returns the output
-        without frames (``frames`` is ``None``)."""
+        without frames (``frames`` is ``None``). ``progress(stage, done, total)``, if given, is called with
+        ``("motion", 0, T)`` before generation and ``("render", n, T)`` after every rendered frame."""
         from vqtalker.io.video import write_video
 
         cfg = (config or self.config).replace(**options)
         out, state, paster = self._generate(image, audio, sample_rate, cfg, pose, gaze, blink, pose_from,
                                             phonemes)
+        frames = self._frames(out, state, paster)
+        if progress is not None:
+            total = out.motion.shape[0]
+
+            def counted(it):
+                for i, f in enumerate(it):
+                    yield f
+                    progress("render", i + 1, total)
+
+            frames = counted(frames)
         write_video(
-            path, self._frames(out, state, paster), fps=out.fps, audio=out.audio, sample_rate=out.sample_rate
+            path, frames, fps=out.fps, audio=out.audio, sample_rate=out.sample_rate
         )
         return out
 

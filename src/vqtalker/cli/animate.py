@@ -213,10 +213,14 @@ def run(args) -> int:
         from vqtalker.generate.controls import controls_from_video
 
         blink = controls_from_video(blink_video)["blink"]
+    if sys.stderr.isatty():
+        print("generating motion ...", end="", file=sys.stderr, flush=True)
     result = pipe.animate_to_file(
         out, args.image, audio, sample_rate=sample_rate, config=config, pose_from=args.pose_from,
-        phonemes=phonemes, blink=blink,
+        phonemes=phonemes, blink=blink, progress=_progress if sys.stderr.isatty() else None,
     )
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     n = result.motion.shape[0]
@@ -245,3 +249,10 @@ def _pose_offset(text: str | None) -> tuple[float, float, float]:
     if len(vals) != 3 or not all(abs(v) <= 45 for v in vals):
         raise VQTalkerError(f"--pose must be YAW,PITCH,ROLL in degrees (each within ±45), got {text!r}")
     return vals
+
+
+def _progress(stage: str, done: int, total: int) -> None:
+    """One updating stderr line while rendering (only on a terminal)."""
+    if stage == "render" and (done == total or done % 10 == 0):
+        pct = 100 * done // max(total, 1)
+        print(f"\rrendering {done}/{total} frames ({pct} %)   ", end="", file=sys.stderr, flush=True)
