@@ -403,7 +403,7 @@ class TalkingHeadPipeline:
         """Like ``__call__`` but render straight into an mp4 at ``path`` (H.264 + AAC, 25 fps, tagged as
         synthetic, atomic), chunk by chunk, so memory does not grow with the audio length. Returns the output
         without frames (``frames`` is ``None``). ``progress(stage, done, total)``, if given, is called with
-        ``("motion", 0, T)`` before generation and ``("render", n, T)`` after every rendered frame."""
+        ``("render", n, T)`` after every rendered frame."""
         from vqtalker.io.video import write_video
 
         cfg = (config or self.config).replace(**options)
