@@ -10,9 +10,10 @@ the tokens as ``.npy``. A model with the mouth channel (``MotionConfig.mouth_cha
 also sends the measured inner-lip gap, 5 bit/frame (+0.125 kbps at 25 fps; saved next to the tokens as
 ``*.mouth.npy``); ``--no-mouth-channel`` leaves it out. The library behind it: :mod:`vqtalker.codec`.
 
-The output is the first input frame (the one picture a receiver has) with each reconstructed face crop
-pasted back (feathered, :mod:`vqtalker.face.paste`); ``--crop-only`` writes the square crops. ``--size`` is
-the crop's side in real pixels (default: the model's output size; nothing is upsampled).
+The input is streamed (memory flat in its length). The output is the first input frame (the one picture
+a receiver has) with each reconstructed face crop pasted back (feathered, :mod:`vqtalker.face.paste`);
+``--crop-only`` writes the square crops. ``--size`` is the crop's side in real pixels (default: the
+model's output size; nothing is upsampled).
 
 Example::
 
@@ -76,13 +77,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import time
+
     import numpy as np
     import torch
 
-    from vqtalker.codec.reconstruct import crop_video, reconstruct
+    from vqtalker.codec.reconstruct import reconstruct_stream
     from vqtalker.errors import VQTalkerError
-    from vqtalker.evaluation.reconstruction import reconstruction_report
-    from vqtalker.io.video import read_video, write_video
+    from vqtalker.evaluation.reconstruction import ReconstructionMeter
+    from vqtalker.io.video import probe_video, write_video
     from vqtalker.motion.tokenizer import MotionTokenizer
     from vqtalker.pipeline import DEFAULT_STAGE1
     from vqtalker.utils import atomic_output, pick_device
@@ -91,6 +94,10 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     if not args.output.lower().endswith(".mp4"):
         raise VQTalkerError("--output must end in .mp4")
+    if not Path(args.video).is_file():
+        raise VQTalkerError(f"--video not found: {args.video}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise VQTalkerError("--max-frames must be >= 1")
     weights = args.checkpoint or DEFAULT_STAGE1
     tok = MotionTokenizer.from_pretrained(weights, device=pick_device(args.device))
     size = args.size or tok.output_size
@@ -100,46 +107,72 @@ def run(args) -> int:
         )
     if not 16 <= size <= 1024:
         raise VQTalkerError("--size must be between 16 and 1024")
-    video = read_video(args.video, max_frames=args.max_frames)
-    if video.num_frames < 1:
-        raise VQTalkerError(f"{args.video}: no frames")
-    fps = float(video.fps or 25.0)
-    frames, box = video.frames, None
-    if not args.no_crop:
-        frames, box = crop_video(video.frames, max(tok.size, size, 256))
-    rec = reconstruct(
-        tok, frames, fps=fps, n_layers=args.layers, mouth_channel=not args.no_mouth_channel, size=size
-    )
-    out_frames = rec.frames
-    if args.side_by_side:
-        out_frames = np.concatenate([rec.reference, out_frames], axis=2)
-    elif box is not None and not args.crop_only:
+    info = probe_video(args.video)
+    if not info.has_video:
+        raise VQTalkerError(f"{args.video} has no video stream")
+    box = first = None
+    if args.no_crop:
+        from vqtalker.io.video import iter_frames
+
+        fps = float(info.fps or 25.0)
+        crops = (f for i, (_, f) in enumerate(iter_frames(args.video))
+                 if args.max_frames is None or i < args.max_frames)
+    else:
+        from vqtalker.codec.encoder import _fixed_box_frames
+
+        fps, box, _, first, crops = _fixed_box_frames(args.video, max(tok.size, size, 256), args.max_frames)
+    side = tok.has_mouth_channel and not args.no_mouth_channel
+    r = tok.cfg.num_quantizers
+    k = args.layers or r
+    from vqtalker.codec.sideinfo import MOUTH_SIDE_BITS
+
+    meter = ReconstructionMeter(tok.quantizer, fps, k, tok.bits_per_frame * k / r,
+                                float(MOUTH_SIDE_BITS) if side else 0.0, lips=args.lip_metrics)
+    tokens, levels = [], []
+    t0 = time.time()
+
+    def frames():
+        for c in reconstruct_stream(tok, crops, n_layers=args.layers, mouth_channel=not args.no_mouth_channel,
+                                    size=size):
+            meter.update(c)
+            tokens.append(c.tokens)
+            if c.mouth_levels is not None:
+                levels.append(c.mouth_levels)
+            out = np.concatenate([c.reference, c.frames], axis=2) if args.side_by_side else c.frames
+            yield from out
+
+    out_frames = frames()
+    if box is not None and not args.crop_only and not args.side_by_side:
         from vqtalker.face.paste import Paster
 
-        paster = Paster(video.frames[0], box, size, max_side=args.max_side)
-        out_frames = paster.paste_many(out_frames)
-    write_video(args.output, out_frames, fps=fps, audio=video.audio, sample_rate=video.sample_rate)
+        out_frames = Paster(first, box, size, max_side=args.max_side).paste_many(out_frames)
+    audio = None
+    if info.has_audio:
+        from vqtalker.io.audio import load_audio
+
+        audio = load_audio(args.video)
+    write_video(args.output, out_frames, fps=fps, audio=audio)
+    meter.seconds = time.time() - t0
     if args.tokens:
         with atomic_output(args.tokens, suffix=".npy") as tmp:
-            np.save(tmp, rec.tokens)
-        if rec.mouth_levels is not None:
-            tokens = Path(args.tokens)
-            side = tokens.with_name(tokens.stem + ".mouth.npy")  # t.npy -> t.mouth.npy
-            with atomic_output(side, suffix=".npy") as tmp:
-                np.save(tmp, rec.mouth_levels)
+            np.save(tmp, np.concatenate(tokens))
+        if levels:
+            tpath = Path(args.tokens)
+            with atomic_output(tpath.with_name(tpath.stem + ".mouth.npy"), suffix=".npy") as tmp:
+                np.save(tmp, np.concatenate(levels))
     report = {
         "video": str(args.video),
         "output": str(args.output),
         "checkpoint": str(weights),
         "config": tok.cfg.name,
-        **reconstruction_report(rec, tok.quantizer, lips=args.lip_metrics),
+        **meter.report(),
     }
     if args.report:
         with atomic_output(args.report) as tmp:
             tmp.write_text(json.dumps(report, indent=1) + "\n")
     print(
         f"wrote {args.output}: {report['frames']} frames at {size}x{size}, SSIM {report['ssim']:.4f}, "
-        f"PSNR {report['psnr']:.2f} dB, {report['bitrate_kbps']:.2f} kbps ({rec.layers} layers)",
+        f"PSNR {report['psnr']:.2f} dB, {report['bitrate_kbps']:.2f} kbps ({k} layers)",
         file=sys.stderr,
     )
     if isinstance(report.get("lips"), dict):

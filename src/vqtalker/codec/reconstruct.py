@@ -116,3 +116,80 @@ def reconstruct(
 
 
 __all__ = ["Reconstruction", "crop_box", "crop_video", "reconstruct"]
+
+
+@dataclass
+class ReconstructionChunk:
+    """One chunk of :func:`reconstruct_stream`: ``reference`` (input crops at the output size) and
+    ``frames`` (rendered) uint8 ``[n, H, H, 3]``, ``tokens`` int16 ``[n, R, G]``, ``mouth_levels`` uint8
+    ``[n]`` (None without side information), ``first``: index of its first frame."""
+
+    reference: np.ndarray
+    frames: np.ndarray
+    tokens: np.ndarray
+    mouth_levels: np.ndarray | None
+    first: int
+
+
+def reconstruct_stream(tokenizer, crops, n_layers: int | None = None, mouth_channel: bool = True,
+                       size: int | None = None, chunk: int = 50):
+    """Streaming :func:`reconstruct`: an iterable of face crops uint8 ``[S', S', 3]`` (frame 0 first) →
+    :class:`ReconstructionChunk` s of ``chunk`` frames; memory stays flat in the clip length. The mouth side
+    information is measured chunk by chunk (:func:`vqtalker.codec.sideinfo.mouth_side_info`, frames without
+    a face repeat the last value); the mouth input is relative to frame 0."""
+    from vqtalker.codec.sideinfo import MOUTH_SIDE_STEP
+    from vqtalker.motion.tokenizer import to_model_frames, to_uint8
+
+    r = tokenizer.cfg.num_quantizers
+    if n_layers is not None and not 1 <= n_layers <= r:
+        raise VQTalkerError(f"--layers must be in 1..{r}")
+    size = int(size or tokenizer.size)
+    side = tokenizer.has_mouth_channel and mouth_channel
+    state, level0, last, first = None, None, None, 0
+    buf: list[np.ndarray] = []
+
+    def run(batch):
+        nonlocal state, level0, last, first
+        x = np.stack(batch)
+        if state is None:
+            state = tokenizer.encode_source(x[0] if tokenizer.has_fullres else to_model_frames(x[:1],
+                                                                                              tokenizer.size))
+        idx = tokenizer.tokenize(x, state)
+        levels = mouth = None
+        if side:
+            from vqtalker.codec.sideinfo import MOUTH_SIDE_BITS
+            from vqtalker.face.lips import lip_points, mouth_opening
+
+            pts, found = lip_points(x)
+            o = mouth_opening(pts)
+            top = 2**MOUTH_SIDE_BITS - 1
+            lv = np.clip(np.round(o / MOUTH_SIDE_STEP), 0, top).astype(np.int64)
+            if last is None and found.any():
+                last = int(lv[int(np.argmax(found))])  # frames before the first face take its value
+            for i in range(len(lv)):  # frames without a face repeat the last value
+                if found[i]:
+                    last = int(lv[i])
+                lv[i] = 0 if last is None else last
+            if level0 is None:
+                level0 = int(lv[0])
+            levels = lv.astype(np.uint8)
+            mouth = (lv - level0).astype(np.float32) * MOUTH_SIDE_STEP
+        out = np.concatenate(list(tokenizer.render_uint8(state, tokenizer.detokenize(idx, n_layers), mouth,
+                                                         size=size)))
+        ref = x if x.shape[1] == size else to_uint8(to_model_frames(x, size))
+        c = ReconstructionChunk(ref, out, idx.cpu().numpy().astype(np.int16), levels, first)
+        first += len(x)
+        return c
+
+    for crop in crops:
+        buf.append(np.asarray(crop))
+        if len(buf) == chunk:
+            yield run(buf)
+            buf = []
+    if buf:
+        yield run(buf)
+    if state is None:
+        raise VQTalkerError("no frames to reconstruct")
+
+
+__all__ += ["ReconstructionChunk", "reconstruct_stream"]
