@@ -438,3 +438,24 @@ def test_eval_codec_suite_writes_a_resumable_report(tmp_path, tiny_tok):
     assert all("kbps" not in m for m in logs)  # nothing recomputed
     with pytest.raises(VQTalkerError, match="--settings"):
         parse_setting("kbps=fast")
+
+
+def test_eval_reconstruct_suite(tmp_path, tiny_tok):
+    """`vqtalker eval reconstruct` on a tiny prepared set: per-clip entry, report tables, resume."""
+    from test_generate_train import write_dataset
+
+    from vqtalker.evaluation.reconstruction import run_reconstruction_eval
+
+    data = tmp_path / "data"
+    write_dataset(data, n_train=0, n_frames=20, size=64)
+    logs = []
+    rep = run_reconstruction_eval(tiny_tok, data, tmp_path / "out", baselines=[], log=logs.append)
+    (clip,) = rep["clips"]
+    assert clip["frames"] == 20 and 0 < clip["ssim"] <= 1 and clip["bitrate_kbps"] == pytest.approx(11.145,
+                                                                                                    abs=1e-3)
+    assert clip["luma"]["ssim_y"] is not None and len(clip["utilization_per_layer"]) == 4
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| **mean** | all |" in md and "perplexity per layer" in md
+    logs.clear()
+    run_reconstruction_eval(tiny_tok, data, tmp_path / "out", baselines=[], log=logs.append)
+    assert logs == []  # resumed: nothing recomputed

@@ -1,4 +1,8 @@
-"""``vqtalker eval stage2|codec``: dev metrics of trained models (:mod:`vqtalker.evaluation`).
+"""``vqtalker eval stage2|codec|reconstruct``: dev metrics of trained models (:mod:`vqtalker.evaluation`).
+
+``eval reconstruct`` — the paper's reconstruction scenario (frame 0 + tokens) on every clip: SSIM / PSNR
+(RGB) and SSIM-Y / VMAF (luma), copy-frame-0, CSIM, mouth LMD and opening correlation, sharpness, codebook
+utilisation and perplexity per layer, and x264 at the same bitrate; per clip, per language and mean.
 
 ``eval codec`` — rate–distortion of the ``.vqt`` codec at several settings next to x264 / x265 / SVT-AV1 /
 libaom at matched bitrates and copy-frame-0, all scored with the same tools on the same crops (SSIM-Y,
@@ -87,6 +91,38 @@ def register(sub) -> None:
     c.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each clip")
     add_runtime_arguments(c)
     c.set_defaults(func=run_codec)
+
+    rr = esub.add_parser("reconstruct", help="frame 0 + tokens reconstruction of every dev clip + baselines",
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rr.add_argument("--data", required=True, help="prepared dataset (DATA/<split>/<clip>/frames.npy)")
+    rr.add_argument("--out", required=True, help="report directory (results.json there is resumed)")
+    rr.add_argument("--split", default="dev")
+    rr.add_argument("--stage1", default=None, help="stage-1 weights (default: the packaged model)")
+    rr.add_argument("--size", type=int, default=None, help="output size (default: the model's)")
+    rr.add_argument("--layers", type=int, default=None, help="residual layers decoded (default: all)")
+    rr.add_argument("--baselines", nargs="*", default=["x264"], help="classical codecs at the same bitrate")
+    rr.add_argument("--clips", type=int, default=None)
+    rr.add_argument("--max-frames", type=int, default=None)
+    add_runtime_arguments(rr)
+    rr.set_defaults(func=run_reconstruct)
+
+
+def run_reconstruct(args) -> int:
+    from vqtalker.cli.runtime import apply_runtime
+    from vqtalker.errors import VQTalkerError
+    from vqtalker.evaluation.reconstruction import run_reconstruction_eval
+    from vqtalker.motion.tokenizer import MotionTokenizer
+    from vqtalker.pipeline import DEFAULT_STAGE1
+
+    device = apply_runtime(args)
+    if not Path(args.data).is_dir():
+        raise VQTalkerError(f"--data: not a directory: {args.data}")
+    tok = MotionTokenizer.from_pretrained(args.stage1 or DEFAULT_STAGE1, device=device)
+    run_reconstruction_eval(tok, args.data, args.out, split=args.split, size=args.size, layers=args.layers,
+                            baselines=args.baselines, clips=args.clips, max_frames=args.max_frames,
+                            threads=args.threads or 1, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"wrote {Path(args.out) / 'report.md'}", file=sys.stderr)
+    return 0
 
 
 def run_codec(args) -> int:
