@@ -77,10 +77,7 @@ def register(sub) -> None:
 
     c = esub.add_parser("codec", help="rate-distortion of the .vqt codec against x264/x265/AV1 on dev crops",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("--data", required=True, help="prepared dataset (DATA/<split>/<clip>/frames.npy)")
-    c.add_argument("--out", required=True, help="report directory (results.json there is resumed)")
-    c.add_argument("--split", default="dev")
-    c.add_argument("--stage1", default=None, help="stage-1 weights (default: the packaged model)")
+    _suite_arguments(c)
     c.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
     c.add_argument("--settings", nargs="+", default=list(DEFAULT_SETTINGS),
                    help="vqtalker settings: tokens, kbps=B[,q=Q][,ssim=S][,keyint=K][,layers=L]")
@@ -94,10 +91,7 @@ def register(sub) -> None:
 
     rr = esub.add_parser("reconstruct", help="frame 0 + tokens reconstruction of every dev clip + baselines",
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rr.add_argument("--data", required=True, help="prepared dataset (DATA/<split>/<clip>/frames.npy)")
-    rr.add_argument("--out", required=True, help="report directory (results.json there is resumed)")
-    rr.add_argument("--split", default="dev")
-    rr.add_argument("--stage1", default=None, help="stage-1 weights (default: the packaged model)")
+    _suite_arguments(rr)
     rr.add_argument("--size", type=int, default=None, help="output size (default: the model's)")
     rr.add_argument("--layers", type=int, default=None, help="residual layers decoded (default: all)")
     rr.add_argument("--baselines", nargs="*", default=["x264"], help="classical codecs at the same bitrate")
@@ -107,10 +101,18 @@ def register(sub) -> None:
     rr.set_defaults(func=run_reconstruct)
 
 
-def run_reconstruct(args) -> int:
+def _suite_arguments(p) -> None:
+    """Options every report-writing suite shares."""
+    p.add_argument("--data", required=True, help="prepared dataset (DATA/<split>/<clip>/frames.npy)")
+    p.add_argument("--out", required=True, help="report directory (results.json there is resumed)")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--stage1", default=None, help="stage-1 weights (default: the packaged model)")
+
+
+def _suite_tokenizer(args):
+    """(stage-1 tokenizer, log function) of a suite verb, after the run-time options and --data checks."""
     from vqtalker.cli.runtime import apply_runtime
     from vqtalker.errors import VQTalkerError
-    from vqtalker.evaluation.reconstruction import run_reconstruction_eval
     from vqtalker.motion.tokenizer import MotionTokenizer
     from vqtalker.pipeline import DEFAULT_STAGE1
 
@@ -118,29 +120,27 @@ def run_reconstruct(args) -> int:
     if not Path(args.data).is_dir():
         raise VQTalkerError(f"--data: not a directory: {args.data}")
     tok = MotionTokenizer.from_pretrained(args.stage1 or DEFAULT_STAGE1, device=device)
+    return tok, (lambda m: print(m, file=sys.stderr, flush=True))
+
+
+def run_reconstruct(args) -> int:
+    from vqtalker.evaluation.reconstruction import run_reconstruction_eval
+
+    tok, log = _suite_tokenizer(args)
     run_reconstruction_eval(tok, args.data, args.out, split=args.split, size=args.size, layers=args.layers,
                             baselines=args.baselines, clips=args.clips, max_frames=args.max_frames,
-                            threads=args.threads or 1, log=lambda m: print(m, file=sys.stderr, flush=True))
+                            threads=args.threads or 1, log=log)
     print(f"wrote {Path(args.out) / 'report.md'}", file=sys.stderr)
     return 0
 
 
 def run_codec(args) -> int:
-    from vqtalker.cli.runtime import apply_runtime
     from vqtalker.evaluation.codec import run_codec_eval
-    from vqtalker.motion.tokenizer import MotionTokenizer
-    from vqtalker.pipeline import DEFAULT_STAGE1
 
-    device = apply_runtime(args)
-    if not Path(args.data).is_dir():
-        from vqtalker.errors import VQTalkerError
-
-        raise VQTalkerError(f"--data: not a directory: {args.data}")
-    tok = MotionTokenizer.from_pretrained(args.stage1 or DEFAULT_STAGE1, device=device)
+    tok, log = _suite_tokenizer(args)
     run_codec_eval(tok, args.data, args.out, split=args.split, settings=args.settings,
                    baselines=args.baselines, kbps=args.kbps, size=args.size, clips=args.clips,
-                   max_frames=args.max_frames, threads=args.threads or 1,
-                   log=lambda m: print(m, file=sys.stderr, flush=True))
+                   max_frames=args.max_frames, threads=args.threads or 1, log=log)
     print(f"wrote {Path(args.out) / 'report.md'}", file=sys.stderr)
     return 0
 

@@ -167,28 +167,19 @@ def run_codec_eval(tok, data: str | Path, out_dir: str | Path, *, split: str = "
 
     from vqtalker.data.layout import PreparedClip
     from vqtalker.evaluation.ratedistortion import (
-        baseline_encoders,
         bd_rate_table_markdown,
         plot_rd,
         rd_table_markdown,
     )
+    from vqtalker.evaluation.suite import check_baselines, clip_dirs, open_results
     from vqtalker.utils import atomic_write_bytes
 
     for s in settings:
         parse_setting(s)
-    have = baseline_encoders() if baselines else []
-    missing = [b for b in baselines if b not in have]
-    if missing:
-        raise VQTalkerError(f"--baselines: not available here: {', '.join(missing)} (available: "
-                            f"{', '.join(have) or 'none'})")
-    clip_dirs = sorted(p.parent for p in (Path(data) / split).glob("*/frames.npy"))
-    if not clip_dirs:
-        raise VQTalkerError(f"--data: no clips with frames.npy under {Path(data) / split}")
-    clip_dirs = clip_dirs[:clips] if clips else clip_dirs
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    res_path = out_dir / "results.json"
-    state = json.loads(res_path.read_text()) if res_path.is_file() else {"per_clip": []}
+    check_baselines(baselines)
+    clip_dirs_ = clip_dirs(data, split, clips)
+    res_path, state = open_results(out_dir, [])
+    out_dir = res_path.parent
     entries: list[dict] = state["per_clip"]
     done = {(e["clip"], e["codec"], e["setting"], e["frames"]) for e in entries}
     languages: dict[str, str] = {}
@@ -206,12 +197,12 @@ def run_codec_eval(tok, data: str | Path, out_dir: str | Path, *, split: str = "
             f"SSIM-Y {entry['ssim_y']:.3f}  PSNR-Y {entry['psnr_y']:.2f}  VMAF {vm}")
 
     with tempfile.TemporaryDirectory(prefix="vqt-eval-codec-") as work:
-        for k, d in enumerate(clip_dirs):
+        for k, d in enumerate(clip_dirs_):
             clip = PreparedClip.open(d)
             languages[clip.id] = str(clip.meta.get("language", "?")).split(" ")[0]
             frames = np.ascontiguousarray(clip.array("frames")[:max_frames])
             n = int(len(frames))
-            log(f"[{k + 1}/{len(clip_dirs)}] {clip.id} ({n} frames)")
+            log(f"[{k + 1}/{len(clip_dirs_)}] {clip.id} ({n} frames)")
             if frames.shape[1] != size:
                 from vqtalker.motion.tokenizer import to_model_frames, to_uint8
 
@@ -225,7 +216,7 @@ def run_codec_eval(tok, data: str | Path, out_dir: str | Path, *, split: str = "
                 for r in kbps:
                     if (clip.id, b, f"{r:g} kbps", n) not in done:
                         add(clip.id, n, baseline_point(frames, b, r, work, threads))
-    ids = [PreparedClip.open(d).id for d in clip_dirs]
+    ids = [PreparedClip.open(d).id for d in clip_dirs_]
     results = averages(entries, ids)
     report = {"data": str(data), "split": split, "size": size, "clips": ids, "languages": languages,
               "averaged": results}

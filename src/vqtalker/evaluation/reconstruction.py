@@ -169,29 +169,21 @@ def run_reconstruction_eval(tok, data, out_dir, *, split: str = "dev", size: int
     ``OUT/report.json`` and ``OUT/report.md`` (per clip, per language, mean)."""
     import json
     import tempfile
-    from pathlib import Path
 
     from vqtalker.codec.reconstruct import reconstruct_stream
     from vqtalker.codec.sideinfo import MOUTH_SIDE_BITS
     from vqtalker.data.layout import PreparedClip
-    from vqtalker.errors import VQTalkerError
     from vqtalker.evaluation.quality import sharpness
-    from vqtalker.evaluation.ratedistortion import baseline_encoders, encode_baseline, measure_quality
+    from vqtalker.evaluation.ratedistortion import encode_baseline, measure_quality
+    from vqtalker.evaluation.suite import check_baselines, clip_dirs, open_results
     from vqtalker.motion.tokenizer import to_model_frames, to_uint8
     from vqtalker.utils import atomic_write_bytes
 
     size = int(size or tok.output_size)
-    missing = [b for b in baselines if b not in baseline_encoders()]
-    if missing:
-        raise VQTalkerError(f"--baselines: not available here: {', '.join(missing)}")
-    dirs = sorted(p.parent for p in (Path(data) / split).glob("*/frames.npy"))
-    if not dirs:
-        raise VQTalkerError(f"--data: no clips with frames.npy under {Path(data) / split}")
-    dirs = dirs[:clips] if clips else dirs
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    res_path = out_dir / "results.json"
-    state = json.loads(res_path.read_text()) if res_path.is_file() else {"per_clip": {}}
+    check_baselines(baselines)
+    dirs = clip_dirs(data, split, clips)
+    res_path, state = open_results(out_dir, {})
+    out_dir = res_path.parent
     r = tok.cfg.num_quantizers
     k = layers or r
     side = float(MOUTH_SIDE_BITS) if tok.has_mouth_channel else 0.0
