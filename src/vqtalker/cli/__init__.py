@@ -36,6 +36,7 @@ VERB_MODULES = (
     "vqtalker.cli.say",
     "vqtalker.cli.eval",
     "vqtalker.cli.verify",
+    "vqtalker.cli.ui",
 )
 
 
