@@ -459,3 +459,23 @@ def test_eval_reconstruct_suite(tmp_path, tiny_tok):
     logs.clear()
     run_reconstruction_eval(tiny_tok, data, tmp_path / "out", baselines=[], log=logs.append)
     assert logs == []  # resumed: nothing recomputed
+
+
+def test_eval_animate_suite(tmp_path):
+    """`vqtalker eval animate`, tiny seeded pipeline, tiny prepared set: entries, report, resume."""
+    from test_generate_train import write_dataset
+    from test_pipeline_regression import _pipeline
+
+    from vqtalker.evaluation.animation import run_animate_eval
+
+    data = tmp_path / "data"
+    write_dataset(data, n_train=0, n_frames=25, size=32)
+    pipe = _pipeline(tmp_path)
+    logs = []
+    rep = run_animate_eval(pipe, data, tmp_path / "out", size=32, log=logs.append)
+    (clip,) = rep["clips"]
+    assert clip["frames"] == 25 and clip["sharpness_ratio"] > 0 and "face_found" in clip
+    assert "| **mean** | all |" in (tmp_path / "out" / "report.md").read_text()
+    logs.clear()
+    run_animate_eval(pipe, data, tmp_path / "out", size=32, log=logs.append)
+    assert logs == []

@@ -1,4 +1,8 @@
-"""``vqtalker eval stage2|codec|reconstruct``: dev metrics of trained models (:mod:`vqtalker.evaluation`).
+"""``vqtalker eval stage2|codec|reconstruct|animate``: dev metrics of trained models (vqtalker.evaluation).
+
+``eval animate`` — speech-driven animation as a user gets it (portrait = the clip's first frame, speech =
+its own audio, the whole pipeline) against the real video: lip sync next to the first frame held and the
+audio-energy heuristic, CSIM, sharpness, jitter; per clip, per language, mean.
 
 ``eval reconstruct`` — the paper's reconstruction scenario (frame 0 + tokens) on every clip: SSIM / PSNR
 (RGB) and SSIM-Y / VMAF (luma), copy-frame-0, CSIM, mouth LMD and opening correlation, sharpness, codebook
@@ -99,6 +103,36 @@ def register(sub) -> None:
     rr.add_argument("--max-frames", type=int, default=None)
     add_runtime_arguments(rr)
     rr.set_defaults(func=run_reconstruct)
+
+    an = esub.add_parser("animate", help="speech-driven animation of every dev clip vs the real video",
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    an.add_argument("--data", required=True, help="prepared dataset (DATA/<split>/<clip>/frames.npy)")
+    an.add_argument("--out", required=True, help="report directory (results.json there is resumed)")
+    an.add_argument("--split", default="dev")
+    an.add_argument("--weights", default=None, metavar="DIR", help="directory with stage1/stage2 weights")
+    an.add_argument("--size", type=int, default=256)
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--clips", type=int, default=None)
+    an.add_argument("--max-frames", type=int, default=None)
+    add_runtime_arguments(an)
+    an.set_defaults(func=run_animate)
+
+
+def run_animate(args) -> int:
+    from vqtalker.cli.runtime import apply_runtime
+    from vqtalker.errors import VQTalkerError
+    from vqtalker.evaluation.animation import run_animate_eval
+    from vqtalker.pipeline import TalkingHeadPipeline
+
+    device = apply_runtime(args)
+    if not Path(args.data).is_dir():
+        raise VQTalkerError(f"--data: not a directory: {args.data}")
+    pipe = TalkingHeadPipeline.from_pretrained(args.weights, device=device)
+    run_animate_eval(pipe, args.data, args.out, split=args.split, size=args.size, clips=args.clips,
+                     max_frames=args.max_frames, seed=args.seed,
+                     log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"wrote {Path(args.out) / 'report.md'}", file=sys.stderr)
+    return 0
 
 
 def _suite_arguments(p) -> None:

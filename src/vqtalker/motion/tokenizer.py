@@ -35,7 +35,8 @@ def to_model_frames(frames, size: int) -> torch.Tensor:
     """``uint8 [T, H, W, 3]`` / ``[H, W, 3]`` (numpy or torch) or float ``[T, 3, H, W]`` in [-1, 1] →
     float ``[T, 3, size, size]`` in [-1, 1] (area / bilinear resize when needed)."""
     if isinstance(frames, np.ndarray):
-        frames = torch.from_numpy(np.ascontiguousarray(frames))
+        arr = np.ascontiguousarray(frames)
+        frames = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # e.g. a read-only memmap
     if not torch.is_tensor(frames):
         raise VQTalkerError(f"expected frames as an array or tensor, got {type(frames).__name__}")
     x = frames
