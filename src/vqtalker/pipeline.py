@@ -159,9 +159,9 @@ def _read_image(image) -> np.ndarray:
             raise FileNotFoundError(f"image not found: {p}")
         import cv2
 
-        arr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        arr = cv2.imread(str(p), cv2.IMREAD_COLOR)  # applies the EXIF orientation
         if arr is None:
-            raise VQTalkerError(f"cannot read {p} as an image")
+            return _read_image_pillow(p)  # GIF (first frame), AVIF, ... or a clear error
         return np.ascontiguousarray(arr[..., ::-1])
     arr = np.asarray(image)
     if arr.ndim == 2:
@@ -171,6 +171,21 @@ def _read_image(image) -> np.ndarray:
     if arr.dtype != np.uint8:
         arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(arr[..., :3])
+
+
+def _read_image_pillow(p: Path) -> np.ndarray:
+    """Pictures OpenCV does not read (GIF: its first frame; AVIF) through Pillow, EXIF orientation applied;
+    a file with a picture signature that fails to decode is reported as damaged."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            im.seek(0)
+            return np.ascontiguousarray(np.array(ImageOps.exif_transpose(im).convert("RGB")))
+    except UnidentifiedImageError:
+        raise VQTalkerError(f"cannot read {p} as an image (not a picture format this build reads)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise VQTalkerError(f"{p} is a damaged picture ({exc})") from None
 
 
 def _read_audio(audio, sample_rate: int) -> np.ndarray:

@@ -31,6 +31,10 @@ def run(args) -> int:
     from vqtalker.ui import UIServer, make_server
 
     device = apply_runtime(args)
+    if not 0 <= args.port <= 65535:
+        from vqtalker.errors import VQTalkerError
+
+        raise VQTalkerError(f"--port must be in 0..65535, got {args.port}")
     ui = UIServer(lambda: TalkingHeadPipeline.from_pretrained(args.weights, device=device),
                   max_upload_mb=args.max_upload_mb)
     server = make_server(ui, args.host, args.port)

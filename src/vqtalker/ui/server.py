@@ -191,6 +191,8 @@ def _handler(ui: UIServer):
 
 def make_server(ui: UIServer, host: str = "127.0.0.1", port: int = 7860) -> ThreadingHTTPServer:
     """An HTTP server for ``ui`` (``port`` 0 = any free port; ``server.server_address`` tells which)."""
+    if not 0 <= int(port) <= 65535:
+        raise VQTalkerError(f"--port must be in 0..65535, got {port}")
     try:
         return ThreadingHTTPServer((host, int(port)), _handler(ui))
     except OSError as exc:
