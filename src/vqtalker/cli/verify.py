@@ -1,9 +1,10 @@
-"""``vqtalker verify FILE``: is this video tagged as synthetic media by vqtalker?
+"""``vqtalker verify FILE``: was this video made by vqtalker?
 
-Reads the container metadata that every video vqtalker writes carries (``synthetic=1`` and a comment
-beginning ``synthetic media``, see :data:`vqtalker.io.video.SYNTHETIC_METADATA`). Exit status: 0 = tagged,
-1 = not tagged, 2 = unreadable (missing file, not a media file). The tag is metadata: re-encoding with
-other tools can remove it, so "not tagged" does not prove a video is real.
+Checks the two marks every video vqtalker writes carries: the container metadata (``synthetic=1`` and a
+comment beginning ``synthetic media``, :data:`vqtalker.io.video.SYNTHETIC_METADATA`) and the invisible
+watermark in the frames (:mod:`vqtalker.io.watermark`; it survives re-encoding at normal quality, not
+resizing or cropping). Exit status: 0 = either mark found, 1 = neither, 2 = unreadable (missing file, not a
+media file). "Not found" does not prove a video is real.
 
 Example::
 
@@ -36,8 +37,18 @@ def run(args) -> int:
     except VQTalkerError as exc:
         raise VQTalkerError(f"{path}: unreadable ({exc})") from None
     tagged = meta.get("synthetic") == "1" or meta.get("comment", "").startswith("synthetic media")
-    if tagged:
-        print(f"{path}: tagged as synthetic media ({meta.get('comment', 'synthetic=1')})")
+    from vqtalker.io.video import iter_frames
+    from vqtalker.io.watermark import THRESHOLD, detect
+
+    try:
+        wm = detect((f for _, f in iter_frames(path)), max_frames=100)
+    except VQTalkerError:
+        wm = {"z": None, "marked": False, "frames": 0}
+    z = "n/a" if wm["z"] is None else f"{wm['z']:.1f}"
+    mark = f"watermark {'found' if wm['marked'] else 'not found'} (z = {z}, threshold {THRESHOLD:g})"
+    if tagged or wm["marked"]:
+        tag = "metadata tag present" if tagged else "no metadata tag"
+        print(f"{path}: synthetic media made by vqtalker: {tag}, {mark}")
         return 0
-    print(f"{path}: no synthetic-media tag")
+    print(f"{path}: no synthetic-media tag, {mark}")
     return 1

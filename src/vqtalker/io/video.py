@@ -234,12 +234,13 @@ def write_video(
     Odd frame sizes are cropped by one pixel to even (yuv420p). ``audio`` (mono float32 ``[N]`` at
     ``sample_rate`` Hz) is trimmed or zero-padded to the video duration ``T / fps``. The file appears
     atomically (nothing is left behind on error) and carries the synthetic-media tags of
-    :data:`SYNTHETIC_METADATA`.
+    :data:`SYNTHETIC_METADATA` and, in every frame, the invisible watermark of :mod:`vqtalker.io.watermark`.
     """
     from fractions import Fraction
 
     import av
 
+    from vqtalker.io.watermark import embed
     from vqtalker.utils import atomic_output
 
     path = Path(path)
@@ -280,7 +281,7 @@ def write_video(
                     raise VQTalkerError(
                         f"frame {n} has shape {f.shape}/{f.dtype}, expected {first.shape} uint8"
                     )
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[:h, :w]), format="rgb24")
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(embed(f[:h, :w])), format="rgb24")
                 vf.pts = n
                 for pkt in vs.encode(vf):
                     container.mux(pkt)
