@@ -479,3 +479,16 @@ def test_eval_animate_suite(tmp_path):
     logs.clear()
     run_animate_eval(pipe, data, tmp_path / "out", size=32, log=logs.append)
     assert logs == []
+
+
+def test_container_does_not_stall_on_a_damaged_length():
+    """A bit flip in a length field (still under the 64-MiB cap) must not make a live reader wait for bytes
+    that never come: the next valid chunk is returned as soon as it is complete."""
+    data = bytearray(_stream())
+    chunks = list(C.iter_chunks(bytes(data)))
+    victim = chunks[2]
+    data[victim.offset + 5] ^= 0x40  # length field: + 4 MiB
+    r = C.ChunkReader()
+    got = r.feed(bytes(data))  # everything arrived, but no finish(): a live stream
+    assert sum(c.damaged for c in got) == 1
+    assert [c.kind for c in got if not c.damaged] == [C.HEAD] + [C.TOKENS] * 4 + [C.END]

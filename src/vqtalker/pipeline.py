@@ -485,9 +485,10 @@ class TalkingHeadPipeline:
         face, box, paster = self._face(image, cfg, size)
         wave = _read_audio(audio, sample_rate)
         state = self.stage1.encode_source(face)
-        t = self.speech_units(wave).shape[0] // self.stage2.cfg.audio_rate_ratio
+        units = self.speech_units(wave)
+        t = units.shape[0] // self.stage2.cfg.audio_rate_ratio
         ctrl = self._controls(t, wave, cfg, pose, gaze, blink, pose_from)
-        out = self._motion(wave, face, state, cfg, ctrl, phonemes)
+        out = self._motion(wave, face, state, cfg, ctrl, phonemes, units=units)
         out.box, out.crop_size, out.notes = box, size, list(self._notes)
         return out, state, paster
 
@@ -507,7 +508,7 @@ class TalkingHeadPipeline:
             ctrl["pose"] = ctrl["pose"] + np.asarray(cfg.pose_offset, np.float32)[None]
         return ctrl
 
-    def _motion(self, wave, face, state, cfg: GenerationConfig, ctrl: dict, phonemes=None
+    def _motion(self, wave, face, state, cfg: GenerationConfig, ctrl: dict, phonemes=None, units=None
                 ) -> TalkingHeadOutput:
         """Speech ``wave`` (16 kHz) → motion, tokens and mouth input of its frames (``frames=None``);
         ``ctrl`` tracks are fitted to the frame count."""
@@ -515,7 +516,7 @@ class TalkingHeadPipeline:
         from vqtalker.generate.controls import fit_length
         from vqtalker.generate.inference import generate_motion
 
-        units = self.speech_units(wave)
+        units = self.speech_units(wave) if units is None else units
         t = units.shape[0] // self.stage2.cfg.audio_rate_ratio
         ctrl = {k: fit_length(v, t) for k, v in ctrl.items()}
         channel = self.stage1.has_mouth_channel

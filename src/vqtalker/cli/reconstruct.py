@@ -115,8 +115,9 @@ def run(args) -> int:
         from vqtalker.io.video import iter_frames
 
         fps = float(info.fps or 25.0)
-        crops = (f for i, (_, f) in enumerate(iter_frames(args.video))
-                 if args.max_frames is None or i < args.max_frames)
+        import itertools
+
+        crops = (f for _, f in itertools.islice(iter_frames(args.video), args.max_frames))
     else:
         from vqtalker.codec.encoder import _fixed_box_frames
 

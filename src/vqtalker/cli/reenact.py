@@ -40,9 +40,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import numpy as np
-    from PIL import Image
-
     from vqtalker.cli.runtime import apply_runtime
     from vqtalker.codec.encoder import _fixed_box_frames
     from vqtalker.codec.reenact import reenact_frames
@@ -63,11 +60,9 @@ def run(args) -> int:
     size = int(args.size or tok.output_size)
     if size != tok.size and not tok.has_fullres:
         raise VQTalkerError(f"--size {size}: this stage-1 model renders {tok.size} px only")
-    try:
-        with Image.open(args.image) as im:
-            img = np.array(im.convert("RGB"))
-    except OSError as exc:
-        raise VQTalkerError(f"--image {args.image}: not a readable picture ({exc})") from None
+    from vqtalker.pipeline import _read_image
+
+    img = _read_image(args.image)  # EXIF orientation, GIF/AVIF, damaged pictures named
     choice = select_face(img, args.image, face=args.face)
     if choice.note(args.image):
         print(f"note: {choice.note(args.image)}", file=sys.stderr)
@@ -76,8 +71,9 @@ def run(args) -> int:
         from vqtalker.io.video import iter_frames
 
         fps = float(probe_video(args.video).fps or 25.0)
-        crops = (f for i, (_, f) in enumerate(iter_frames(args.video))
-                 if args.max_frames is None or i < args.max_frames)
+        import itertools
+
+        crops = (f for _, f in itertools.islice(iter_frames(args.video), args.max_frames))
     else:
         fps, _, _, _, crops = _fixed_box_frames(args.video, max(tok.size, 256), args.max_frames)
     frames = (f for chunk in reenact_frames(tok, src, crops, size, tokens=not args.continuous,

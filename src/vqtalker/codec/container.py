@@ -46,6 +46,9 @@ def chunk(kind: bytes, payload: bytes) -> bytes:
     """Serialise one chunk (type, length, payload, CRC-32)."""
     if kind not in CHUNK_TYPES:
         raise ValueError(f"unknown chunk type {kind!r}")
+    if len(payload) > MAX_CHUNK:
+        raise VQTalkerError(f"a {kind.decode()} chunk of {len(payload)} bytes exceeds the format's "
+                            f"{MAX_CHUNK >> 20} MiB (use a lower --audio-kbps or a shorter clip)")
     return kind + struct.pack(">I", len(payload)) + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
@@ -213,7 +216,14 @@ class ChunkReader:
     def _next(self) -> Chunk | None:
         n = self._valid_at(0)
         if n == -1:
-            return None
+            # incomplete — or a damaged length field claiming bytes that will never come: if a complete,
+            # CRC-valid chunk already starts inside the claimed span, the chunk here is damage
+            j, complete = self._find(1, allow_incomplete=False)
+            if j is None or not complete:
+                return None
+            c = self._mark_damage()
+            self._drop(j)
+            return c if c is not None else self._next()
         if n is not None:
             return self._take(n)
         # damage at the start of the buffer: skip to the next chunk that is (or may still become) valid

@@ -23,6 +23,9 @@ from vqtalker.codec import container as C
 from vqtalker.codec.entropy import MODE_KEY, ArithmeticDecoder, TokenCoder
 from vqtalker.errors import VQTalkerError
 
+#: the longest run of missing frames the decoder fills by repeating its last picture (seconds)
+MAX_GAP_S = 600
+
 
 def render_frames(tokenizer, state, tokens: np.ndarray, mouth, size: int) -> np.ndarray:
     """Tokens ``int [n, R, G]`` (unsent layers hold the zero code) against a key picture's
@@ -255,16 +258,20 @@ class VQTDecoder:
         return out
 
     def _hold(self, n: int) -> list[np.ndarray]:
-        out = []
-        for _ in range(max(0, n)):
-            pic = self._last
-            if pic is None:
-                pic = np.full((self.header.size, self.header.size, 3), 128, np.uint8)
-            out.append(self._present(pic))
-            self._next += 1
-            self.stats.frames += 1
-            self.stats.held += 1
-        return out
+        """Repeat the last picture ``n`` times (one shared array); a gap over :data:`MAX_GAP_S` seconds is
+        damage, not a pause, and is not filled."""
+        n = max(0, int(n))
+        if n > MAX_GAP_S * self.header.fps:
+            self.stats.truncated = True
+            return []
+        pic = self._last
+        if pic is None:
+            pic = np.full((self.header.size, self.header.size, 3), 128, np.uint8)
+        shown = self._present(pic) if n else None
+        self._next += n
+        self.stats.frames += n
+        self.stats.held += n
+        return [shown] * n
 
     def _present(self, crop: np.ndarray) -> np.ndarray:
         if self.full_frame:

@@ -212,17 +212,22 @@ class VQTEncoder:
             self._pending = []
         self._flush_packet()
         self._emit_chunk(C.END, C.end_payload(self._t), "overhead")
-        if self._meter is not None:
-            self._meter.close()
-        if getattr(self, "_executor", None) is not None:
-            self._executor.shutdown()
-            self._executor = None
+        self.release()
         self.stats.frames = self._t
         self.stats.keys = self.rc.keys
         self.stats.seconds = time.time() - self._t0
         return self.stats
 
     # -- coding ------------------------------------------------------------------------------------------
+    def release(self) -> None:
+        """Free the face tracker and the worker thread (``close`` does it; call it yourself on error)."""
+        if self._meter is not None:
+            self._meter.close()
+            self._meter = None
+        if getattr(self, "_executor", None) is not None:
+            self._executor.shutdown()
+            self._executor = None
+
     def _pool(self):
         if getattr(self, "_executor", None) is None:
             from concurrent.futures import ThreadPoolExecutor
@@ -382,19 +387,22 @@ def encode_video(tokenizer, path, output, cfg: EncoderConfig, *, max_frames: int
     with atomic_output(output, suffix=".vqt") as tmp, open(tmp, "wb") as fh:
         enc = VQTEncoder(tokenizer, cfg, fh.write, fps, crop_box=box, frame_size=frame_size,
                          full_frame=first, audio=wave)
-        batch = []
-        for c in crops:
-            batch.append(c)
-            if len(batch) == cfg.packet_frames:
+        try:
+            batch = []
+            for c in crops:
+                batch.append(c)
+                if len(batch) == cfg.packet_frames:
+                    enc.add(np.stack(batch))
+                    batch = []
+                    if progress is not None:
+                        progress(enc._t)
+            if batch:
                 enc.add(np.stack(batch))
-                batch = []
-                if progress is not None:
-                    progress(enc._t)
-        if batch:
-            enc.add(np.stack(batch))
-        stats = enc.close()
-    if stats.frames == 0:
-        raise VQTalkerError(f"{path}: no frames to encode")
+            stats = enc.close()
+        finally:
+            enc.release()
+        if stats.frames == 0:
+            raise VQTalkerError(f"{path}: no frames to encode")
     return stats
 
 

@@ -97,12 +97,12 @@ def run_animate_eval(pipe, data, out_dir, *, split: str = "dev", size: int = 256
 
     dirs = clip_dirs(data, split, clips)
     res_path, state = open_results(out_dir, {})
-    ids = []
+    keys = []
     for i, d in enumerate(dirs):
         clip = PreparedClip.open(d)
-        ids.append(clip.id)
         frames = np.ascontiguousarray(clip.array("frames")[:max_frames])
         key = f"{clip.id}:{len(frames)}:{size}:{seed}"
+        keys.append(key)
         if key in state["per_clip"]:
             continue
         log(f"[{i + 1}/{len(dirs)}] {clip.id} ({len(frames)} frames)")
@@ -113,7 +113,7 @@ def run_animate_eval(pipe, data, out_dir, *, split: str = "dev", size: int = 256
         atomic_write_bytes(res_path, (json.dumps(state, indent=1) + "\n").encode())
         log(f"  mouth corr {rec.get('mouth_open_corr')}  energy corr {rec.get('energy_corr')}  "
             f"CSIM {rec.get('csim')}")
-    rows = [v for k, v in state["per_clip"].items() if k.split(":")[0] in ids]
+    rows = [state["per_clip"][k] for k in keys if k in state["per_clip"]]  # this run's setting only
     md = [f"# Speech-driven animation ({split}, {len(rows)} clips, {size}×{size})", "",
           "Portrait = the clip's first frame, speech = the clip's own; rendered vs real lips, identity to "
           "the portrait, sharpness rendered / real. `energy corr`: the audio-energy heuristic's correlation "

@@ -72,8 +72,11 @@ def vqtalker_point(tok, frames: np.ndarray, setting: str, size: int, fps: float 
     buf = io.BytesIO()
     t0 = time.perf_counter()
     enc = VQTEncoder(tok, cfg, buf.write, fps)
-    enc.add(ref)
-    st = enc.close()
+    try:
+        enc.add(ref)
+        st = enc.close()
+    finally:
+        enc.release()
     t_enc = time.perf_counter() - t0
     data = buf.getvalue()
     t0 = time.perf_counter()
@@ -181,14 +184,15 @@ def run_codec_eval(tok, data: str | Path, out_dir: str | Path, *, split: str = "
     res_path, state = open_results(out_dir, [])
     out_dir = res_path.parent
     entries: list[dict] = state["per_clip"]
-    done = {(e["clip"], e["codec"], e["setting"], e["frames"]) for e in entries}
+    this_size = [e for e in entries if e.get("size", size) == size]  # entries of other sizes are kept apart
+    done = {(e["clip"], e["codec"], e["setting"], e["frames"]) for e in this_size}
     languages: dict[str, str] = {}
 
     def save():
         atomic_write_bytes(res_path, (json.dumps(state, indent=1) + "\n").encode())
 
     def add(clip_id, n, entry):
-        entry.update(clip=clip_id, frames=n)
+        entry.update(clip=clip_id, frames=n, size=size)
         entries.append(entry)
         done.add((clip_id, entry["codec"], entry["setting"], n))
         save()
@@ -217,7 +221,7 @@ def run_codec_eval(tok, data: str | Path, out_dir: str | Path, *, split: str = "
                     if (clip.id, b, f"{r:g} kbps", n) not in done:
                         add(clip.id, n, baseline_point(frames, b, r, work, threads))
     ids = [PreparedClip.open(d).id for d in clip_dirs_]
-    results = averages(entries, ids)
+    results = averages([e for e in entries if e.get("size", size) == size], ids)  # this size only
     report = {"data": str(data), "split": split, "size": size, "clips": ids, "languages": languages,
               "averaged": results}
     atomic_write_bytes(out_dir / "report.json", (json.dumps(report, indent=1) + "\n").encode())

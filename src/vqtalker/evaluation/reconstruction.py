@@ -151,7 +151,8 @@ class ReconstructionMeter:
                 lp = compare_lips(g[ok], r[ok])
                 lp["mouth_lmd_static"] = float(np.linalg.norm(r[:1] - r[ok], axis=-1).mean() * 100)
                 lp["face_found"] = float(ok.mean())
-                rep["lips"] = lp
+                rep["lips"] = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                               for k, v in lp.items()}  # NaN is not JSON
         return rep
 
 
@@ -187,11 +188,13 @@ def run_reconstruction_eval(tok, data, out_dir, *, split: str = "dev", size: int
     r = tok.cfg.num_quantizers
     k = layers or r
     side = float(MOUTH_SIDE_BITS) if tok.has_mouth_channel else 0.0
+    keys: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vqt-eval-rec-") as work:
         for i, d in enumerate(dirs):
             clip = PreparedClip.open(d)
             frames = np.ascontiguousarray(clip.array("frames")[:max_frames])
             key = f"{clip.id}:{len(frames)}:{size}:{k}"
+            keys.append(key)
             if key in state["per_clip"]:
                 continue
             log(f"[{i + 1}/{len(dirs)}] {clip.id} ({len(frames)} frames)")
@@ -219,8 +222,7 @@ def run_reconstruction_eval(tok, data, out_dir, *, split: str = "dev", size: int
             log(f"  SSIM {rep['ssim']:.3f} (frame 0 held {rep['ssim_static']:.3f}) PSNR {rep['psnr']:.2f} "
                 f"CSIM {rep.get('csim')} mouth corr {lp.get('mouth_open_corr', float('nan')):.2f} "
                 f"sharpness {rep['sharpness_ratio']:.2f}")
-    ids = {PreparedClip.open(d).id for d in dirs}
-    rows = [v for kk, v in state["per_clip"].items() if kk.split(":")[0] in ids]
+    rows = [state["per_clip"][kk] for kk in keys if kk in state["per_clip"]]  # this run's setting only
     report = _reconstruction_tables(rows, baselines, size, k)
     atomic_write_bytes(out_dir / "report.json", (json.dumps(report["json"], indent=1) + "\n").encode())
     (out_dir / "report.md").write_text(report["md"])

@@ -225,7 +225,9 @@ def find_face(image_rgb: np.ndarray, face: int = 0, mesh_side: int = 384) -> tup
                          interpolation=interp)
         lm = tr.track(np.ascontiguousarray(sub))
         if lm is None:
-            return None, len(dets)
+            # the mesh rejected that region (a false detection?): for the default face, the whole picture
+            tr.reset()
+            return (tr.track(img) if face == 0 else None), len(dets)
         lm = lm.copy()
         lm[:, :3] /= f
         lm[:, 0] += x0

@@ -71,6 +71,12 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | Non
     return out
 
 
+def _suffix(name: str | None, default: str) -> str:
+    """A safe file suffix from an uploaded file name (letters and digits only)."""
+    suf = Path(name or "").suffix.lower()[:6]
+    return suf if suf[1:].isalnum() else default
+
+
 class UIServer:
     """The UI's state: the pipeline (built on first use by ``pipeline_factory``), a job lock, the folder
     with uploads and results."""
@@ -98,12 +104,12 @@ class UIServer:
         job = uuid.uuid4().hex[:12]
         d = self.workdir / job
         d.mkdir()
-        img = d / ("image" + Path(fname or "x.png").suffix.lower()[:6])
+        img = d / ("image" + _suffix(fname, ".png"))
         img.write_bytes(image)
         text = fields.get("text", (None, b""))[1].decode("utf-8", "replace").strip()
         aname, audio = fields.get("audio", (None, b""))
-        seed_s = fields.get("seed", (None, b"0"))[1].decode() or "0"
-        size_s = fields.get("size", (None, b""))[1].decode()
+        seed_s = fields.get("seed", (None, b"0"))[1].decode("utf-8", "replace") or "0"
+        size_s = fields.get("size", (None, b""))[1].decode("utf-8", "replace")
         try:
             seed = int(seed_s)
             size = int(size_s) if size_s else None
@@ -113,13 +119,13 @@ class UIServer:
         cfg = GenerationConfig(seed=seed, size=size, head_motion=0.0 if still else 1.0).validate()
         phonemes = None
         if audio:
-            speech = d / ("speech" + Path(aname or "x.wav").suffix.lower()[:6])
+            speech = d / ("speech" + _suffix(aname, ".wav"))
             speech.write_bytes(audio)
             wave, sr = str(speech), 16000
         elif text:
             from vqtalker.tts import synthesize
 
-            lang = fields.get("lang", (None, b"en"))[1].decode().strip() or "en"
+            lang = fields.get("lang", (None, b"en"))[1].decode("utf-8", "replace").strip() or "en"
             wave, sr, phonemes = synthesize(text, lang)
         else:
             raise VQTalkerError("give a speech file or some text")
@@ -164,7 +170,12 @@ def _handler(ui: UIServer):
         def do_POST(self):  # noqa: N802
             if self.path != "/animate":
                 return self._send(404, _page('<p class="err">not found</p>'))
-            n = int(self.headers.get("Content-Length") or 0)
+            try:
+                n = int(self.headers.get("Content-Length") or "")
+            except ValueError:
+                n = -1
+            if n < 0:
+                return self._send(411, _page('<p class="err">error: the request needs a Content-Length</p>'))
             if n > ui.max_bytes:
                 left = n
                 while left > 0:  # drain the upload so that the client can read the answer
@@ -181,6 +192,10 @@ def _handler(ui: UIServer):
             except VQTalkerError as exc:
                 msg = html.escape(str(exc).strip().splitlines()[0] if str(exc).strip() else "failed")
                 return self._send(400, _page(f'<p class="err" id="error">error: {msg}</p>'))
+            except Exception as exc:  # noqa: BLE001 - the page must answer, whatever failed
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                msg = html.escape(f"{type(exc).__name__}: {first}")
+                return self._send(500, _page(f'<p class="err" id="error">error: {msg}</p>'))
             res = (f'<h2>Result</h2><video id="result" controls src="/video/{job}.mp4"></video>'
                    f'<p><a href="/video/{job}.mp4" download="talking.mp4">download</a> '
                    "(synthetic media)</p>")
