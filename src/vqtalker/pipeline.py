@@ -184,6 +184,8 @@ def _read_image_pillow(p: Path) -> np.ndarray:
             return np.ascontiguousarray(np.array(ImageOps.exif_transpose(im).convert("RGB")))
     except UnidentifiedImageError:
         raise VQTalkerError(f"cannot read {p} as an image (not a picture format this build reads)") from None
+    except Image.DecompressionBombError:
+        raise VQTalkerError(f"{p} is too large a picture to read safely") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise VQTalkerError(f"{p} is a damaged picture ({exc})") from None
 

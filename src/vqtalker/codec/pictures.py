@@ -61,7 +61,7 @@ def decode_picture(data: bytes, fmt: str | None = None, shape: tuple[int, int] |
             if fmt is not None and im.format not in (FORMATS.get(fmt), None):
                 raise VQTalkerError(f"key picture is {im.format}, the stream says {fmt}")
             arr = np.array(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise VQTalkerError(f"a key picture cannot be decoded ({exc})") from None
     if shape is not None and arr.shape[:2] != tuple(shape):
         raise VQTalkerError(f"key picture is {arr.shape[1]}x{arr.shape[0]}, expected {shape[1]}x{shape[0]}")
