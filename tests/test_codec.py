@@ -492,3 +492,8 @@ def test_container_does_not_stall_on_a_damaged_length():
     got = r.feed(bytes(data))  # everything arrived, but no finish(): a live stream
     assert sum(c.damaged for c in got) == 1
     assert [c.kind for c in got if not c.damaged] == [C.HEAD] + [C.TOKENS] * 4 + [C.END]
+
+
+def test_key_picture_carries_its_mouth_level():
+    payload = C.key_payload(75, "avif", b"PIC", mouth_level=17)
+    assert C.parse_key(payload) == (75, "avif", 17, b"PIC")

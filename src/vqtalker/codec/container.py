@@ -33,7 +33,7 @@ CHUNK_TYPES = (HEAD, AUDIO, FULL, KEY, TOKENS, END)
 #: largest chunk payload a reader accepts (a length beyond it is treated as damage)
 MAX_CHUNK = 64 << 20
 
-_KEY_HDR = struct.Struct(">I4s")  # frame index, picture format (ASCII, space-padded)
+_KEY_HDR = struct.Struct(">I4sB")  # frame index, picture format (ASCII, space-padded), mouth level
 _TOK_HDR = struct.Struct(">IHIB")  # first frame, frame count, key frame it refers to, flags
 FLAG_RESET = 1  # the entropy coder starts from its initial state at this packet
 
@@ -97,16 +97,16 @@ class Header:
         return h
 
 
-def key_payload(frame: int, fmt: str, picture: bytes) -> bytes:
-    return _KEY_HDR.pack(int(frame), fmt.encode("ascii")[:4].ljust(4)) + picture
+def key_payload(frame: int, fmt: str, picture: bytes, mouth_level: int = 0) -> bytes:
+    return _KEY_HDR.pack(int(frame), fmt.encode("ascii")[:4].ljust(4), int(mouth_level)) + picture
 
 
-def parse_key(payload: bytes) -> tuple[int, str, bytes]:
-    """``KEYP`` payload → (frame index, picture format, picture bytes)."""
+def parse_key(payload: bytes) -> tuple[int, str, int, bytes]:
+    """``KEYP`` payload → (frame index, picture format, mouth level at that frame, picture bytes)."""
     if len(payload) < _KEY_HDR.size:
         raise VQTFormatError("key-picture chunk too short")
-    frame, fmt = _KEY_HDR.unpack_from(payload)
-    return int(frame), fmt.decode("ascii", "replace").strip(), payload[_KEY_HDR.size :]
+    frame, fmt, level = _KEY_HDR.unpack_from(payload)
+    return int(frame), fmt.decode("ascii", "replace").strip(), int(level), payload[_KEY_HDR.size :]
 
 
 def token_payload(first: int, count: int, key: int, flags: int, coded: bytes) -> bytes:

@@ -67,7 +67,7 @@ class VQTDecoder:
         self._next = 0  # next frame index to output
         self._chain_ok = False  # the coder state is valid for a non-reset packet
         self._key = None  # (frame, picture, SourceState, level) of the current key picture
-        self._pending_key = None  # key picture waiting for its packet: (frame, picture)
+        self._pending_key = None  # key picture waiting for its packet: (frame, picture, mouth level)
         self._last = None  # last output picture (crop)
         self._paster = None
         self._full = None
@@ -174,12 +174,12 @@ class VQTDecoder:
         from vqtalker.codec.pictures import decode_picture
 
         try:
-            frame, fmt, data = C.parse_key(payload)
+            frame, fmt, level, data = C.parse_key(payload)
             pic = decode_picture(data, shape=(self.header.size, self.header.size))
         except VQTalkerError:
             self._pending_key = None
             return
-        self._pending_key = (frame, pic)
+        self._pending_key = (frame, pic, level)
 
     def _packet(self, pkt: C.TokenPacket) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -205,7 +205,7 @@ class VQTDecoder:
                     self._chain_ok = False
                     frames.append(("skip",))
                     continue
-                self._key = (t, self._key[1], self._key[2], level or 0)
+                self._key = (t, self._key[1], self._key[2], self._key[3] if level is None else level)
                 frames.append(("pic", self._key[1]))
             elif tokens is not None:
                 mouth = None if level is None else (level - self._key[3]) * h.mouth_step
@@ -224,8 +224,8 @@ class VQTDecoder:
         if self._key is not None and self._key[0] == key_frame:
             return True
         if self._pending_key is not None and self._pending_key[0] == key_frame:
-            frame, pic = self._pending_key
-            self._key = (frame, pic, self.tok.encode_source(pic), 0)
+            frame, pic, level = self._pending_key  # the mouth level travels with the picture
+            self._key = (frame, pic, self.tok.encode_source(pic), level)
             self._pending_key = None
             self.stats.keys += 1
             return True

@@ -253,15 +253,15 @@ class VQTEncoder:
         self._packet = [t, self._key_frame, reset, enc, 0]
         return enc
 
-    def _send_key(self, t: int, crop: np.ndarray) -> int:
+    def _send_key(self, t: int, crop: np.ndarray, level: int = 0) -> int:
         from vqtalker.codec.pictures import decode_picture, encode_picture
 
         data = encode_picture(crop, self.cfg.key_format, self.cfg.auto_key_quality())
         decoded = decode_picture(data)
         self._state = self.tok.encode_source(decoded)
         self._key_frame = t
-        self._emit_chunk(C.KEY, C.key_payload(t, self.cfg.key_format, data), "keys")
-        return 8 * (len(data) + 20)
+        self._emit_chunk(C.KEY, C.key_payload(t, self.cfg.key_format, data, level), "keys")
+        return 8 * (len(data) + 21)
 
     def _code(self, crops: np.ndarray) -> None:
         n = len(crops)
@@ -276,9 +276,9 @@ class VQTEncoder:
             spent = 0.0
             if action == "key":
                 self._flush_packet()
-                spent += self._send_key(t, crops[i])
-                enc = self._open_packet(t, reset=True)
                 self._key_level = int(levels[i]) if levels is not None else 0
+                spent += self._send_key(t, crops[i], self._key_level)
+                enc = self._open_packet(t, reset=True)
             else:
                 new_packet = self._packet is None or self._packet[4] >= self.cfg.packet_frames
                 if new_packet:
