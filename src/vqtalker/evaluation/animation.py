@@ -90,23 +90,15 @@ def _table(rows: list[dict]) -> str:
 def run_animate_eval(pipe, data, out_dir, *, split: str = "dev", size: int = 256, clips: int | None = None,
                      max_frames: int | None = None, seed: int = 0, log=print) -> dict:
     """Run the suite (module docstring) with a :class:`~vqtalker.pipeline.TalkingHeadPipeline`."""
-    from vqtalker.data.layout import PreparedClip
-    from vqtalker.evaluation.suite import clip_dirs, open_results
+    from vqtalker.evaluation.suite import clip_dirs, open_results, pending_clips
     from vqtalker.io.audio import load_audio
     from vqtalker.utils import atomic_write_bytes
 
     dirs = clip_dirs(data, split, clips)
     res_path, state = open_results(out_dir, {})
-    keys = []
-    for i, d in enumerate(dirs):
-        clip = PreparedClip.open(d)
-        frames = np.ascontiguousarray(clip.array("frames")[:max_frames])
-        key = f"{clip.id}:{len(frames)}:{size}:{seed}"
-        keys.append(key)
-        if key in state["per_clip"]:
-            continue
-        log(f"[{i + 1}/{len(dirs)}] {clip.id} ({len(frames)} frames)")
-        wave = load_audio(d / "audio.wav")[: int(len(frames) / FPS * 16000)]
+    keys: list[str] = []
+    for key, clip, frames in pending_clips(dirs, state, max_frames, f"{size}:{seed}", keys, log):
+        wave = load_audio(clip.path / "audio.wav")[: int(len(frames) / FPS * 16000)]
         rec = animate_clip(pipe, frames, wave, size, seed)
         rec.update(clip=clip.id, language=str(clip.meta.get("language", "?")).split(" ")[0])
         state["per_clip"][key] = rec

@@ -173,10 +173,9 @@ def run_reconstruction_eval(tok, data, out_dir, *, split: str = "dev", size: int
 
     from vqtalker.codec.reconstruct import reconstruct_stream
     from vqtalker.codec.sideinfo import MOUTH_SIDE_BITS
-    from vqtalker.data.layout import PreparedClip
     from vqtalker.evaluation.quality import sharpness
     from vqtalker.evaluation.ratedistortion import encode_baseline, measure_quality
-    from vqtalker.evaluation.suite import check_baselines, clip_dirs, open_results
+    from vqtalker.evaluation.suite import check_baselines, clip_dirs, open_results, pending_clips
     from vqtalker.motion.tokenizer import to_model_frames, to_uint8
     from vqtalker.utils import atomic_write_bytes
 
@@ -190,14 +189,7 @@ def run_reconstruction_eval(tok, data, out_dir, *, split: str = "dev", size: int
     side = float(MOUTH_SIDE_BITS) if tok.has_mouth_channel else 0.0
     keys: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vqt-eval-rec-") as work:
-        for i, d in enumerate(dirs):
-            clip = PreparedClip.open(d)
-            frames = np.ascontiguousarray(clip.array("frames")[:max_frames])
-            key = f"{clip.id}:{len(frames)}:{size}:{k}"
-            keys.append(key)
-            if key in state["per_clip"]:
-                continue
-            log(f"[{i + 1}/{len(dirs)}] {clip.id} ({len(frames)} frames)")
+        for key, clip, frames in pending_clips(dirs, state, max_frames, f"{size}:{k}", keys, log):
             meter = ReconstructionMeter(tok.quantizer, FPS_DEFAULT, k, tok.bits_per_frame * k / r, side,
                                         lips=True)
             sh_out, sh_ref, outs = [], [], []

@@ -36,4 +36,22 @@ def open_results(out_dir, empty) -> tuple[Path, dict]:
     return path, (json.loads(path.read_text()) if path.is_file() else {"per_clip": empty})
 
 
-__all__ = ["check_baselines", "clip_dirs", "open_results"]
+def pending_clips(dirs, state: dict, max_frames: int | None, setting: str, keys: list[str], log):
+    """Yield ``(key, clip, frames uint8 [T, S, S, 3])`` for the clips whose entry ``"<id>:<T>:<setting>"`` is
+    not in ``state["per_clip"]`` yet (resume); every clip's key is appended to ``keys`` (the report rows)."""
+    import numpy as np
+
+    from vqtalker.data.layout import PreparedClip
+
+    for i, d in enumerate(dirs):
+        clip = PreparedClip.open(d)
+        frames = np.ascontiguousarray(clip.array("frames")[:max_frames])
+        key = f"{clip.id}:{len(frames)}:{setting}"
+        keys.append(key)
+        if key in state["per_clip"]:
+            continue
+        log(f"[{i + 1}/{len(dirs)}] {clip.id} ({len(frames)} frames)")
+        yield key, clip, frames
+
+
+__all__ = ["check_baselines", "clip_dirs", "open_results", "pending_clips"]
